@@ -1,1 +1,3 @@
+pub mod clock;
 pub mod protocol;
+pub mod store;
