@@ -1192,6 +1192,7 @@ fn build(cli: Cli) -> Result<Config, ConfigError> {
     c.lock_memory = cli.lock_memory;
     c.enable_largepages = cli.enable_largepages;
     if let Some(s) = &cli.prefix_delimiter {
+        // memcached silently uses the first byte; ferrocache wants exactly one.
         let mut chars = s.chars();
         match (chars.next(), chars.next()) {
             (Some(ch), None) => c.prefix_delimiter = Some(ch),
@@ -1284,27 +1285,26 @@ fn build(cli: Cli) -> Result<Config, ConfigError> {
 /// ([`Config::unsupported`]), prints `ferrocache: <message>` to stderr and
 /// exits [`EXIT_USAGE`] (64), as memcached does for bad settings.
 pub fn from_env_or_exit() -> Config {
+    use std::io::Write;
+    // Write errors (closed stdout/stderr) are ignored: never panic here.
+    let fail = |msg: &dyn fmt::Display| -> ! {
+        let _ = writeln!(std::io::stderr(), "ferrocache: {msg}");
+        std::process::exit(EXIT_USAGE);
+    };
     match parse_args(std::env::args_os()) {
         Ok(config) => {
             if let Some(msg) = config.unsupported() {
-                eprintln!("ferrocache: {msg}");
-                std::process::exit(EXIT_USAGE);
+                fail(&msg);
             }
             config
         }
         Err(e) if e.is_info() => {
-            let text = e.message();
-            if text.ends_with('\n') {
-                print!("{text}");
-            } else {
-                println!("{text}");
-            }
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", e.message().trim_end());
+            let _ = out.flush();
             std::process::exit(0);
         }
-        Err(e) => {
-            eprintln!("ferrocache: {e}");
-            std::process::exit(e.exit_code());
-        }
+        Err(e) => fail(&e),
     }
 }
 
@@ -1770,6 +1770,23 @@ mod tests {
             assert_eq!(c.extended.pairs.len(), 1, "{arg}");
             assert_eq!(c.extended.pairs[0].0, *name);
         }
+    }
+
+    #[test]
+    fn non_utf8_arguments() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![b'1', 0xff]);
+        let e = parse_args([
+            OsString::from("ferrocache"),
+            OsString::from("-p"),
+            bad.clone(),
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), ConfigErrorKind::Invalid);
+        assert!(!e.to_string().contains('\n'), "{e}");
+        // Paths may be any bytes.
+        let c = parse_args([OsString::from("ferrocache"), OsString::from("-P"), bad]).unwrap();
+        assert!(c.pidfile.is_some());
     }
 
     #[test]
