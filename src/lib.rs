@@ -1,3 +1,4 @@
 pub mod clock;
+pub mod config;
 pub mod protocol;
 pub mod store;
