@@ -372,7 +372,7 @@ impl<'a> Line<'a> {
         let noreply = args.noreply();
         let bad = || self.error(ErrorKind::Client(BAD_FORMAT), noreply);
         let [key, flags, exptime, bytes, unique, ..] = args.tokens;
-        if !valid_key(key) {
+        if key.len() > KEY_MAX_LENGTH {
             return Err(bad());
         }
         let (Some(flags), Some(exptime), Some(bytes)) = (
@@ -393,6 +393,18 @@ impl<'a> Line<'a> {
             _ => return Err(bad()),
         };
         let total = self.line_len + bytes + 2;
+        if !valid_key(key) {
+            // A control byte in the key: refused by this project only.
+            // memcached would take the key and read the data block, and the
+            // client sends one, so the block is swallowed here rather than
+            // read as command lines (its value would otherwise run as
+            // commands). Answered at once, like a value too large.
+            return Err(Error {
+                kind: ErrorKind::Client(BAD_FORMAT),
+                consumed: total,
+                noreply,
+            });
+        }
         if bytes > limits.max_value {
             // memcached replies at once and swallows `bytes + 2` bytes,
             // whatever they are.

@@ -270,7 +270,19 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"cas a 0 0 1 abc\r\n", client(BAD_FORMAT, 17, false)),
         (b"cas a 0 0 1 -1\r\n", client(BAD_FORMAT, 16, false)),
         (b"cas a 0 0 1 x noreply\r\n", client(BAD_FORMAT, 23, true)),
-        (b"set a\x01 0 0 1\r\n", client(BAD_FORMAT, 14, false)),
+        // Project rule: a control byte in a storage key is refused, and
+        // the data block memcached would have read is swallowed (not run as
+        // commands) - but only once the line's numbers are valid.
+        (
+            b"set a\x01 0 0 1\r\n",
+            client(BAD_FORMAT, 14 + 1 + 2, false),
+        ),
+        (
+            b"set a\x01 0 0 1 noreply\r\n",
+            client(BAD_FORMAT, 22 + 1 + 2, true),
+        ),
+        (b"set a\x01 0 0 -1\r\n", client(BAD_FORMAT, 15, false)),
+        (b"set a\x01 x 0 1\r\n", client(BAD_FORMAT, 14, false)),
         // Too large: answered at once, the data block counted but not read.
         (
             b"set a 0 0 1025\r\n",
@@ -895,4 +907,47 @@ fn key_of_250_bytes_is_accepted_everywhere() {
             buf.len()
         )
     );
+}
+
+/// Writes every table input and this parser's verdict, one per line
+/// (`hex<TAB>verdict`), to `$FERROCACHE_ORACLE_DUMP`, for
+/// `tools/text_oracle.py` to replay against a real memcached.
+#[test]
+#[ignore = "feeds tools/text_oracle.py"]
+fn dump_table_for_oracle() {
+    use std::fmt::Write as _;
+    let path = std::env::var("FERROCACHE_ORACLE_DUMP").expect("FERROCACHE_ORACLE_DUMP");
+    let mut out = String::new();
+    let mut inputs: Vec<Vec<u8>> = table().into_iter().map(|(i, _)| i.to_vec()).collect();
+    inputs.extend(owned_table().into_iter().map(|(i, _)| i));
+    for input in &inputs {
+        let verdict = match parse(input, &LIMITS) {
+            Ok(Status::Complete(Request::TooLarge { noreply, .. }, n)) => {
+                format!("toolarge {n} {noreply}")
+            }
+            Ok(Status::Complete(request, n)) => {
+                let noreply = format!("{request:?}").contains("noreply: true");
+                format!("ok {n} {noreply}")
+            }
+            Ok(Status::Incomplete) => "incomplete".to_string(),
+            Err(Error {
+                kind,
+                consumed,
+                noreply,
+            }) => {
+                let reply = match kind {
+                    ErrorKind::UnknownCommand => "ERROR".to_string(),
+                    ErrorKind::Client(m) => format!("CLIENT_ERROR {m}"),
+                    ErrorKind::LineTooLong => "CLOSE".to_string(),
+                };
+                format!("err {consumed} {noreply} {reply}")
+            }
+        };
+        let hex: String = input.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        writeln!(out, "{hex}\t{verdict}").unwrap();
+    }
+    std::fs::write(path, out).unwrap();
 }
