@@ -47,7 +47,8 @@ pub enum Request<'a> {
         keys: Keys<'a>,
         cas: bool,
     },
-    /// `gat` / `gats`: get and touch.
+    /// `gat` / `gats`: get and touch. `keys` may be empty: memcached answers
+    /// `gat 10` with a bare `END`.
     Gat {
         exptime: i64,
         keys: Keys<'a>,
@@ -93,6 +94,7 @@ pub enum Request<'a> {
         noreply: bool,
     },
     Version,
+    /// `verbosity <level> [noreply]`; the level is checked but not kept.
     Verbosity {
         noreply: bool,
     },
