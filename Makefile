@@ -1,0 +1,76 @@
+# ferrocache developer and CI entry points.
+#
+#   make run    build (release) and run the daemon in the foreground on 127.0.0.1:11211
+#   make test   everything CI runs (see below); stops at the first failure
+#   make lint   rustfmt check + clippy with warnings as errors
+#   make fmt    format the Rust code
+#   make clean  remove build output and the test venv
+#
+# Test helpers:
+#   make oracle            memccapable + client suite against /usr/bin/memcached
+#                          (checks the tests themselves; needs no Rust build)
+#   make memccapable       memccapable (ascii) against the ferrocache binary
+#   make test-clients      the Python client suite against the ferrocache binary
+#
+# FERROCACHE_BIN overrides the server under test for memccapable/test-clients.
+#
+# Room for later work (not yet implemented):
+#   make bench   load benchmarks (e.g. memtier/mc-crusher-style against
+#                ferrocache and memcached on loopback), bounded in time
+#   make fuzz    cargo fuzz targets under fuzz/ (text/binary protocol parsers)
+#   make soak    long-running bounded soak of ferrocache (and via nutcracker)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+# The test steps must run in order, even under `make -j`.
+.NOTPARALLEL:
+
+CARGO   ?= cargo
+VENV    ?= .venv
+PYTHON  := $(VENV)/bin/python
+PYTEST  := $(PYTHON) -m pytest
+BIN     := target/release/ferrocache
+ORACLE  ?= /usr/bin/memcached
+
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean
+
+run:
+	$(CARGO) build --release
+	exec $(BIN)
+
+# CI: bash .ci/run -> make test. Each step must pass before the next runs.
+test: deps build cargo-test memccapable test-clients
+
+deps:
+	scripts/install-test-deps.sh
+
+build:
+	$(CARGO) build --release --bins
+
+cargo-test:
+	$(CARGO) test --release
+
+memccapable: build deps
+	scripts/memccapable.sh ascii
+
+test-clients: build deps
+	$(PYTEST) tests/clients -q
+
+oracle: deps
+	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh ascii
+	FERROCACHE_BIN=$(ORACLE) $(PYTEST) tests/clients -q
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
+	find tests -name __pycache__ -type d -prune -exec rm -rf {} +
