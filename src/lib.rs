@@ -1,4 +1,6 @@
 pub mod clock;
 pub mod config;
 pub mod protocol;
+pub mod server;
+pub mod stats;
 pub mod store;

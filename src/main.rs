@@ -1,7 +1,102 @@
-use std::io::Write;
+//! The `ferrocache` daemon: parse memcached's flags, bind, serve until a
+//! signal or `shutdown` stops it.
 
-fn main() {
-    // Minimal try-out of the argument parser; the real main comes later.
-    let config = ferrocache::config::from_env_or_exit();
-    let _ = writeln!(std::io::stdout(), "{config:#?}");
+use std::process::ExitCode;
+
+use ferrocache::config::{self, Config, EXIT_USAGE};
+use ferrocache::server::Server;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::iterator::Signals;
+
+/// sysexits' EX_OSERR: a bind or thread failure.
+const EXIT_OSERR: u8 = 71;
+
+fn main() -> ExitCode {
+    let config = config::from_env_or_exit();
+    init_logging(&config);
+    config.log_startup_notes();
+    if let Some(msg) = config.unsupported() {
+        eprintln!("ferrocache: {msg}");
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    let pidfile = config.pidfile.clone();
+    let user = config.user.clone();
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ferrocache: failed to listen: {e}");
+            return ExitCode::from(EXIT_OSERR);
+        }
+    };
+    if let Err(e) = drop_privileges(user.as_deref()) {
+        eprintln!("ferrocache: {e}");
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    if let Some(path) = &pidfile {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            eprintln!("ferrocache: could not write pid file {}: {e}", path.display());
+        }
+    }
+    for addr in server.local_addrs() {
+        log::info!("listening on {addr}");
+    }
+    let handle = match server.start() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("ferrocache: failed to start: {e}");
+            return ExitCode::from(EXIT_OSERR);
+        }
+    };
+    let shared = handle.shared().clone();
+    match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) {
+        Ok(mut signals) => {
+            let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
+                for sig in signals.forever() {
+                    if sig == SIGHUP {
+                        log::info!("SIGHUP: nothing to reload");
+                        continue;
+                    }
+                    log::info!("signal {sig}: shutting down");
+                    shared.shutdown();
+                    break;
+                }
+            });
+        }
+        Err(e) => log::warn!("could not install signal handlers: {e}"),
+    }
+    handle.join();
+    if let Some(path) = &pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
+fn init_logging(config: &Config) {
+    let level = match config.verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+}
+
+/// `-u USER`: as root, switch to that user after binding (memcached's rule;
+/// without root the flag has nothing to do).
+fn drop_privileges(user: Option<&str>) -> Result<(), String> {
+    use nix::unistd::{getuid, setgid, setgroups, setuid, Uid, User};
+    let Some(name) = user else {
+        return Ok(());
+    };
+    if !Uid::effective().is_root() && !getuid().is_root() {
+        return Ok(());
+    }
+    let u = User::from_name(name)
+        .map_err(|e| format!("can't find the user {name}: {e}"))?
+        .ok_or_else(|| format!("can't find the user {name} to switch to"))?;
+    setgroups(&[u.gid]).map_err(|e| format!("failed to drop supplementary groups: {e}"))?;
+    setgid(u.gid).map_err(|e| format!("failed to assume the group of {name}: {e}"))?;
+    setuid(u.uid).map_err(|e| format!("failed to assume the identity of {name}: {e}"))?;
+    Ok(())
 }

@@ -21,6 +21,15 @@ pub enum StoreCommand {
     Cas,
 }
 
+/// What `shutdown` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShutdownMode {
+    Now,
+    Graceful,
+    /// Anything else: `CLIENT_ERROR invalid shutdown mode` when enabled.
+    Invalid,
+}
+
 /// A space-separated list of keys, validated by the parser, iterated lazily
 /// so a 100-key `get` allocates nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +108,10 @@ pub enum Request<'a> {
         noreply: bool,
     },
     Quit,
+    /// `shutdown [graceful]`. An unknown mode is still a request: memcached
+    /// refuses `shutdown` without `-A` before it looks at the mode.
     Shutdown {
-        graceful: bool,
+        mode: ShutdownMode,
     },
     CacheMemlimit {
         megabytes: u64,
@@ -210,7 +221,6 @@ const DELETE_USAGE: &str = "bad command line format.  Usage: delete <key> [norep
 const BAD_EXPTIME: &str = "invalid exptime argument";
 const BAD_DELTA: &str = "invalid numeric delta argument";
 const BAD_DATA_CHUNK: &str = "bad data chunk";
-const BAD_SHUTDOWN_MODE: &str = "invalid shutdown mode";
 
 /// Leading spaces memcached skips before looking for `get `/`gets ` in a
 /// long line that has no newline yet.
@@ -566,9 +576,15 @@ impl<'a> Line<'a> {
     fn shutdown(&self) -> Parsed<'a> {
         let args = Args::new(self.rest);
         match (args.len, args.tokens[0]) {
-            (0, _) => self.complete(Request::Shutdown { graceful: false }),
-            (1, b"graceful") => self.complete(Request::Shutdown { graceful: true }),
-            _ => Err(self.error(ErrorKind::Client(BAD_SHUTDOWN_MODE), false)),
+            (0, _) => self.complete(Request::Shutdown {
+                mode: ShutdownMode::Now,
+            }),
+            (1, b"graceful") => self.complete(Request::Shutdown {
+                mode: ShutdownMode::Graceful,
+            }),
+            _ => self.complete(Request::Shutdown {
+                mode: ShutdownMode::Invalid,
+            }),
         }
     }
 

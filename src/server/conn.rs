@@ -1,0 +1,320 @@
+//! One client connection: its socket, read buffer and reply buffer.
+//!
+//! The connection owns the bytes; the protocol code parses them in place and
+//! the dispatch appends replies. A worker drives it with [`Conn::drive`].
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
+use mio::{Interest, Registry, Token};
+
+use super::dispatch::{self, Flow, Session};
+use super::Shared;
+use crate::protocol::{text, Protocol, Status};
+use crate::stats::ThreadStats;
+
+/// Read-buffer size a connection starts with and shrinks back to when idle.
+const RBUF_INITIAL: usize = 16 * 1024;
+/// Unsent reply bytes above which a connection stops parsing requests until
+/// its peer reads (back-pressure).
+const WBUF_HIGH: usize = 1 << 20;
+
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+/// What `stats conns` shows of a connection; shared with the stats reader.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub fd: i32,
+    pub addr: String,
+    pub listen_addr: String,
+    /// Relative time of the last command.
+    pub last_cmd: AtomicU32,
+}
+
+/// What the worker should do with a connection after driving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Wait for the socket to become readable or writable.
+    Wait,
+    /// The request budget ran out with work left: drive again soon.
+    Yield,
+    /// Close the connection.
+    Close,
+    /// Close, and shut the server down (`shutdown`).
+    Shutdown,
+}
+
+pub struct Conn {
+    pub stream: Stream,
+    pub info: Arc<ConnInfo>,
+    protocol: Option<Protocol>,
+    /// Read buffer: `rbuf[rstart..rend]` is unparsed input. The whole vector
+    /// is initialised, so reads go straight into its tail.
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    /// Bytes of a refused request's data block still to discard.
+    skip: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    /// The peer closed its side; finish what was read, then close.
+    eof: bool,
+    /// Close once the replies are written (`quit`, protocol errors).
+    closing: bool,
+    pub session: Session,
+}
+
+impl Conn {
+    pub fn new(stream: Stream, info: Arc<ConnInfo>) -> Conn {
+        Conn {
+            stream,
+            info,
+            protocol: None,
+            rbuf: vec![0; RBUF_INITIAL],
+            rstart: 0,
+            rend: 0,
+            skip: 0,
+            wbuf: Vec::with_capacity(RBUF_INITIAL),
+            wpos: 0,
+            eof: false,
+            closing: false,
+            session: Session::default(),
+        }
+    }
+
+    /// Read, execute and reply until the socket would block, the request
+    /// budget is spent, or the peer stops reading.
+    pub fn drive(&mut self, shared: &Shared, stats: &ThreadStats) -> Next {
+        let mut budget = shared.config.max_reqs_per_event.max(1);
+        loop {
+            if self.pending_output() > WBUF_HIGH {
+                match self.flush(stats) {
+                    Ok(true) => {}
+                    Ok(false) => return Next::Wait,
+                    Err(_) => return Next::Close,
+                }
+            }
+            match self.process(shared, stats, &mut budget) {
+                Progress::NeedInput => {}
+                Progress::Budget => {
+                    ThreadStats::incr(&stats.conn_yields);
+                    return match self.flush(stats) {
+                        Ok(_) => Next::Yield,
+                        Err(_) => Next::Close,
+                    };
+                }
+                Progress::Backpressure => continue,
+                Progress::Close => self.closing = true,
+                Progress::Shutdown => {
+                    let _ = self.flush(stats);
+                    return Next::Shutdown;
+                }
+            }
+            if self.closing || self.eof {
+                let _ = self.flush(stats);
+                return Next::Close;
+            }
+            match self.fill(shared, stats) {
+                Ok(0) => {
+                    return match self.flush(stats) {
+                        Ok(_) => Next::Wait,
+                        Err(_) => Next::Close,
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    /// At shutdown: execute every request already read and try, for a
+    /// bounded time, to write the replies.
+    pub fn drain(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<()> {
+        let mut budget = usize::MAX;
+        let _ = self.process(shared, stats, &mut budget);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while !self.flush(stats)? && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// Parse and execute buffered requests.
+    fn process(&mut self, shared: &Shared, stats: &ThreadStats, budget: &mut usize) -> Progress {
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(self.rend - self.rstart);
+                self.rstart += n;
+                self.skip -= n;
+                if self.skip > 0 {
+                    return Progress::NeedInput;
+                }
+            }
+            if self.rstart == self.rend {
+                return Progress::NeedInput;
+            }
+            if *budget == 0 {
+                return Progress::Budget;
+            }
+            if self.pending_output() > WBUF_HIGH {
+                return Progress::Backpressure;
+            }
+            let protocol = *self
+                .protocol
+                .get_or_insert_with(|| Protocol::detect(self.rbuf[self.rstart]));
+            let input = &self.rbuf[self.rstart..self.rend];
+            let (consumed, flow) = match protocol {
+                Protocol::Text => match text::parse(input, &shared.limits) {
+                    Ok(Status::Incomplete) => return Progress::NeedInput,
+                    Ok(Status::Complete(req, n)) => {
+                        let flow = dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        (n, flow)
+                    }
+                    Err(e) => (e.consumed, dispatch::text_error(&e, &mut self.wbuf)),
+                },
+                Protocol::Binary => {
+                    // The binary protocol is not spoken yet: close, as a
+                    // text server would on garbage.
+                    (input.len(), Flow::Close)
+                }
+            };
+            *budget -= 1;
+            self.info.last_cmd.store(shared.cache.clock().now(), Ordering::Relaxed);
+            let available = self.rend - self.rstart;
+            self.rstart += consumed.min(available);
+            self.skip = consumed.saturating_sub(available);
+            match flow {
+                Flow::Continue => {}
+                Flow::Close => return Progress::Close,
+                Flow::Shutdown => return Progress::Shutdown,
+            }
+        }
+    }
+
+    /// Read once into the buffer. Ok(0) means nothing more for now.
+    fn fill(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<usize> {
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+            if self.rbuf.len() > RBUF_INITIAL {
+                self.rbuf.truncate(RBUF_INITIAL);
+                self.rbuf.shrink_to(RBUF_INITIAL);
+            }
+        }
+        if self.rend == self.rbuf.len() {
+            if self.rstart > 0 {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            } else {
+                if self.rbuf.len() >= shared.max_request {
+                    // A request larger than any valid one: drop the client.
+                    return Err(io::ErrorKind::InvalidData.into());
+                }
+                let grown = (self.rbuf.len() * 2).min(shared.max_request);
+                self.rbuf.resize(grown, 0);
+            }
+        }
+        loop {
+            match self.stream.read(&mut self.rbuf[self.rend..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(1);
+                }
+                Ok(n) => {
+                    self.rend += n;
+                    ThreadStats::add(&stats.bytes_read, n as u64);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn pending_output(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Write buffered replies. Ok(true) when everything went out.
+    pub fn flush(&mut self, stats: &ThreadStats) -> io::Result<bool> {
+        while self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    ThreadStats::add(&stats.bytes_written, n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.wbuf.clear();
+        self.wpos = 0;
+        if self.wbuf.capacity() > WBUF_HIGH {
+            self.wbuf.shrink_to(RBUF_INITIAL);
+        }
+        Ok(true)
+    }
+}
+
+enum Progress {
+    NeedInput,
+    Budget,
+    Backpressure,
+    Close,
+    Shutdown,
+}

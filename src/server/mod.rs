@@ -1,0 +1,365 @@
+//! IO: the listener, the worker event loops and the connections. The store
+//! and the protocol code know nothing of this module.
+
+mod conn;
+mod dispatch;
+mod report;
+mod worker;
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Token, Waker};
+use parking_lot::Mutex;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::protocol::text;
+use crate::stats::Stats;
+use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
+use conn::{Conn, ConnInfo, Stream};
+use worker::Worker;
+
+/// The version `version` and `stats` report: memcached's protocol level
+/// first, so clients that parse it (libmemcached) see a 1.6 server.
+pub const VERSION: &str = concat!("1.6.18-ferrocache-", env!("CARGO_PKG_VERSION"));
+
+/// State every thread shares.
+pub struct Shared {
+    pub cache: Cache,
+    pub config: Config,
+    pub stats: Stats,
+    pub limits: text::Limits,
+    /// Largest read buffer a connection may need (one request).
+    pub max_request: usize,
+    /// The first TCP port listened on (`stats settings` shows it).
+    pub tcp_port: u16,
+    conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
+    shutting_down: AtomicBool,
+    wakers: Mutex<Vec<Arc<Waker>>>,
+}
+
+impl Shared {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Ask every thread to stop.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        for w in self.wakers.lock().iter() {
+            let _ = w.wake();
+        }
+    }
+
+    fn forget(&self, conn: &Conn) {
+        let mut conns = self.conns.lock();
+        if let Some(key) = conns
+            .iter()
+            .find(|(_, i)| Arc::ptr_eq(i, &conn.info))
+            .map(|(k, _)| k)
+        {
+            conns.remove(key);
+        }
+        self.stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener, String),
+    Unix(UnixListener, String),
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    listeners: Vec<Listener>,
+    unix_path: Option<PathBuf>,
+}
+
+/// A running server: its addresses, and the means to stop it.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    threads: Vec<JoinHandle<()>>,
+    unix_path: Option<PathBuf>,
+}
+
+impl Server {
+    /// Build the store and bind every listener `config` names.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let cache = Cache::new(cache_config(&config), Arc::new(Clock::new()));
+        let mut listeners = Vec::new();
+        let mut tcp_port = 0;
+        for l in &config.listen_addrs {
+            let port = l.port.unwrap_or(config.port);
+            let host = l.host.trim_start_matches('[').trim_end_matches(']');
+            for addr in (host, port).to_socket_addrs()? {
+                let listener = bind_tcp(addr, config.listen_backlog)?;
+                let local = listener.local_addr()?;
+                if tcp_port == 0 {
+                    tcp_port = local.port();
+                }
+                listeners.push(Listener::Tcp(listener, format!("tcp:{local}")));
+            }
+        }
+        let unix_path = config.unix_socket.clone();
+        if let Some(path) = &unix_path {
+            let _ = std::fs::remove_file(path);
+            let listener = UnixListener::bind(path)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(config.unix_mask))?;
+            listeners.push(Listener::Unix(listener, format!("unix:{}", path.display())));
+        }
+        let limits = text::Limits {
+            max_value: config.max_item_size.saturating_sub(HDR),
+        };
+        let max_request = (2 * config.max_item_size).max(4 << 20);
+        let shared = Arc::new(Shared {
+            cache,
+            config,
+            stats: Stats::default(),
+            limits,
+            max_request,
+            tcp_port,
+            conns: Mutex::new(slab::Slab::new()),
+            shutting_down: AtomicBool::new(false),
+            wakers: Mutex::new(Vec::new()),
+        });
+        Ok(Server {
+            shared,
+            listeners,
+            unix_path,
+        })
+    }
+
+    /// TCP addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| match l {
+                Listener::Tcp(t, _) => t.local_addr().ok(),
+                Listener::Unix(..) => None,
+            })
+            .collect()
+    }
+
+    /// Start the worker, listener and maintenance threads.
+    pub fn start(self) -> io::Result<ServerHandle> {
+        let addrs = self.local_addrs();
+        let shared = self.shared;
+        let mut threads = Vec::new();
+        let mut senders = Vec::new();
+        for i in 0..shared.config.threads.max(1) {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let (worker, waker) = Worker::new(shared.clone(), rx)?;
+            shared.wakers.lock().push(waker.clone());
+            senders.push((tx, waker));
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn(move || worker.run())?,
+            );
+        }
+        let acceptor = Acceptor::new(shared.clone(), self.listeners, senders)?;
+        threads.push(
+            std::thread::Builder::new()
+                .name("listener".into())
+                .spawn(move || acceptor.run())?,
+        );
+        let s = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("maintenance".into())
+                .spawn(move || maintain(&s))?,
+        );
+        Ok(ServerHandle {
+            shared,
+            addrs,
+            threads,
+            unix_path: self.unix_path,
+        })
+    }
+}
+
+impl ServerHandle {
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stop accepting, answer what was read, close, and join every thread.
+    pub fn shutdown(self) {
+        self.shared.shutdown();
+        self.join();
+    }
+
+    /// Wait until the server stops (a `shutdown` command or a signal).
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+        if let Some(p) = &self.unix_path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn cache_config(c: &Config) -> CacheConfig {
+    CacheConfig {
+        memory_limit: c.memory_limit,
+        max_item_size: c.max_item_size,
+        evictions: !c.disable_evictions,
+        use_cas: !c.disable_cas,
+        slab: SlabConfig {
+            min_data: c.slab_min_size,
+            growth_factor: c.slab_growth_factor,
+            chunk_max: c.extended.slab_chunk_max.unwrap_or(PAGE_SIZE / 4).min(PAGE_SIZE / 4),
+        },
+    }
+}
+
+fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// The listener thread: accepts and deals connections to workers in turn.
+struct Acceptor {
+    shared: Arc<Shared>,
+    poll: Poll,
+    listeners: Vec<Listener>,
+    workers: Vec<(Sender<Conn>, Arc<Waker>)>,
+    next: usize,
+}
+
+const STOP: Token = Token(usize::MAX);
+
+impl Acceptor {
+    fn new(shared: Arc<Shared>, mut listeners: Vec<Listener>, workers: Vec<(Sender<Conn>, Arc<Waker>)>) -> io::Result<Acceptor> {
+        let poll = Poll::new()?;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            match l {
+                Listener::Tcp(t, _) => poll.registry().register(t, Token(i), Interest::READABLE)?,
+                Listener::Unix(u, _) => poll.registry().register(u, Token(i), Interest::READABLE)?,
+            }
+        }
+        shared.wakers.lock().push(Arc::new(Waker::new(poll.registry(), STOP)?));
+        Ok(Acceptor {
+            shared,
+            poll,
+            listeners,
+            workers,
+            next: 0,
+        })
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        while !self.shared.is_shutting_down() {
+            if let Err(e) = self.poll.poll(&mut events, None) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("listener poll failed: {e}");
+                self.shared.shutdown();
+                return;
+            }
+            for event in events.iter() {
+                if event.token() != STOP {
+                    self.accept_all(event.token().0);
+                }
+            }
+        }
+    }
+
+    /// Accept until the listener would block.
+    fn accept_all(&mut self, i: usize) {
+        loop {
+            let accepted = match &self.listeners[i] {
+                Listener::Tcp(t, name) => t.accept().map(|(s, peer)| {
+                    let _ = s.set_nodelay(true);
+                    (Stream::Tcp(s), format!("tcp:{peer}"), name.clone())
+                }),
+                Listener::Unix(u, name) => u
+                    .accept()
+                    .map(|(s, _)| (Stream::Unix(s), name.clone(), name.clone())),
+            };
+            match accepted {
+                Ok((stream, addr, listen_addr)) => self.hand_over(stream, addr, listen_addr),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors and the like: try again on the next
+                    // event rather than spin.
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn hand_over(&mut self, mut stream: Stream, addr: String, listen_addr: String) {
+        let stats = &self.shared.stats;
+        let curr = stats.curr_connections.fetch_add(1, Ordering::Relaxed);
+        if curr as usize >= self.shared.config.conn_limit {
+            stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
+            stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            // memcached's maxconns_fast answer; the socket is fresh, so this
+            // small write fits its buffer.
+            let _ = stream.write(b"ERROR Too many open connections\r\n");
+            return;
+        }
+        stats.total_connections.fetch_add(1, Ordering::Relaxed);
+        let fd = match &stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        };
+        let info = Arc::new(ConnInfo {
+            fd,
+            addr,
+            listen_addr,
+            last_cmd: AtomicU32::new(self.shared.cache.clock().now()),
+        });
+        self.shared.conns.lock().insert(info.clone());
+        let conn = Conn::new(stream, info);
+        let (tx, waker) = &self.workers[self.next % self.workers.len()];
+        self.next = self.next.wrapping_add(1);
+        if tx.send(conn).is_ok() {
+            let _ = waker.wake();
+        }
+    }
+}
+
+/// Keeps the clock current and runs the store's background work.
+fn maintain(shared: &Shared) {
+    let clock = shared.cache.clock();
+    let mut ticks = 0u64;
+    while !shared.is_shutting_down() {
+        std::thread::sleep(Duration::from_millis(100));
+        clock.tick();
+        ticks += 1;
+        if ticks % 10 == 0 {
+            shared.cache.maintain(4);
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! `stats` and its groups, with memcached 1.6's field names and order, so
+//! exporters that parse them strictly keep working.
+
+use std::sync::atomic::Ordering;
+
+use super::Shared;
+use crate::config::ProtocolMode;
+use crate::stats::StatWriter;
+
+/// Answer `stats [group]`.
+pub fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>) {
+    let mut words = args.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    match words.next() {
+        None => general(shared, out),
+        Some(b"settings") => settings(shared, out),
+        Some(b"items") => items(shared, out),
+        Some(b"slabs") => slabs(shared, out),
+        Some(b"sizes") => {
+            let mut w = StatWriter::new(out);
+            w.stat("sizes_status", "disabled");
+            w.end();
+        }
+        Some(b"conns") => conns(shared, out),
+        Some(b"reset") => {
+            shared.stats.reset();
+            out.extend_from_slice(b"RESET\r\n");
+        }
+        Some(b"detail") => match words.next() {
+            Some(b"on") | Some(b"off") => out.extend_from_slice(b"OK\r\n"),
+            Some(b"dump") => out.extend_from_slice(b"END\r\n"),
+            _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+        },
+        Some(_) => out.extend_from_slice(b"ERROR\r\n"),
+    }
+}
+
+fn general(shared: &Shared, out: &mut Vec<u8>) {
+    let t = shared.stats.totals();
+    let store = shared.cache.stats();
+    let clock = shared.cache.clock();
+    let (user, system) = rusage();
+    let c = &shared.config;
+    let mut w = StatWriter::new(out);
+    w.stat("pid", std::process::id());
+    w.stat("uptime", clock.now().saturating_sub(2));
+    w.stat("time", clock.unix_now());
+    w.stat("version", super::VERSION);
+    w.stat("libevent", "mio");
+    w.stat("pointer_size", usize::BITS);
+    w.stat("rusage_user", format_args!("{}.{:06}", user.0, user.1));
+    w.stat("rusage_system", format_args!("{}.{:06}", system.0, system.1));
+    w.stat("max_connections", c.conn_limit);
+    w.stat("curr_connections", shared.stats.curr_connections.load(Ordering::Relaxed));
+    w.stat("total_connections", shared.stats.total_connections.load(Ordering::Relaxed));
+    w.stat("rejected_connections", shared.stats.rejected_connections.load(Ordering::Relaxed));
+    w.stat("connection_structures", shared.stats.curr_connections.load(Ordering::Relaxed));
+    for name in [
+        "response_obj_oom",
+        "response_obj_count",
+        "response_obj_bytes",
+        "read_buf_count",
+        "read_buf_bytes",
+        "read_buf_bytes_free",
+        "read_buf_oom",
+        "reserved_fds",
+    ] {
+        w.stat(name, 0);
+    }
+    w.stat("cmd_get", t.cmd_get);
+    w.stat("cmd_set", t.cmd_set);
+    w.stat("cmd_flush", t.cmd_flush);
+    w.stat("cmd_touch", t.cmd_touch);
+    w.stat("cmd_meta", t.cmd_meta);
+    w.stat("get_hits", t.get_hits);
+    w.stat("get_misses", t.get_misses);
+    w.stat("get_expired", t.get_expired);
+    w.stat("get_flushed", t.get_flushed);
+    w.stat("delete_misses", t.delete_misses);
+    w.stat("delete_hits", t.delete_hits);
+    w.stat("incr_misses", t.incr_misses);
+    w.stat("incr_hits", t.incr_hits);
+    w.stat("decr_misses", t.decr_misses);
+    w.stat("decr_hits", t.decr_hits);
+    w.stat("cas_misses", t.cas_misses);
+    w.stat("cas_hits", t.cas_hits);
+    w.stat("cas_badval", t.cas_badval);
+    w.stat("touch_hits", t.touch_hits);
+    w.stat("touch_misses", t.touch_misses);
+    w.stat("store_too_large", t.store_too_large);
+    w.stat("store_no_memory", t.store_no_memory);
+    w.stat("auth_cmds", t.auth_cmds);
+    w.stat("auth_errors", t.auth_errors);
+    w.stat("bytes_read", t.bytes_read);
+    w.stat("bytes_written", t.bytes_written);
+    w.stat("limit_maxbytes", store.limit_maxbytes);
+    w.stat("accepting_conns", 1);
+    w.stat("listen_disabled_num", 0);
+    w.stat("time_in_listen_disabled_us", 0);
+    w.stat("threads", c.threads);
+    w.stat("conn_yields", t.conn_yields);
+    w.stat("hash_power_level", 16);
+    w.stat("hash_bytes", 524288);
+    w.stat("hash_is_expanding", 0);
+    for name in [
+        "slab_reassign_rescues",
+        "slab_reassign_chunk_rescues",
+        "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim",
+        "slab_reassign_busy_items",
+        "slab_reassign_busy_deletes",
+        "slab_reassign_running",
+    ] {
+        w.stat(name, 0);
+    }
+    w.stat("slabs_moved", store.items.slab_reassigns);
+    w.stat("lru_crawler_running", 0);
+    w.stat("lru_crawler_starts", 0);
+    w.stat("lru_maintainer_juggles", 0);
+    for name in [
+        "malloc_fails",
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+        "unexpected_napi_ids",
+        "round_robin_fallback",
+    ] {
+        w.stat(name, 0);
+    }
+    let i = &store.items;
+    w.stat("bytes", i.bytes);
+    w.stat("curr_items", i.curr_items);
+    w.stat("total_items", i.total_items);
+    w.stat("slab_global_page_pool", 0);
+    w.stat("expired_unfetched", i.expired_unfetched);
+    w.stat("evicted_unfetched", i.evicted_unfetched);
+    w.stat("evicted_active", 0);
+    w.stat("evictions", i.evictions);
+    w.stat("reclaimed", i.reclaimed);
+    w.stat("crawler_reclaimed", i.crawler_reclaimed);
+    for name in [
+        "crawler_items_checked",
+        "lrutail_reflocked",
+        "moves_to_cold",
+        "moves_to_warm",
+        "moves_within_lru",
+        "direct_reclaims",
+        "lru_bumps_dropped",
+    ] {
+        w.stat(name, 0);
+    }
+    w.end();
+}
+
+fn settings(shared: &Shared, out: &mut Vec<u8>) {
+    let c = &shared.config;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut w = StatWriter::new(out);
+    w.stat("maxbytes", shared.cache.stats().limit_maxbytes);
+    w.stat("maxconns", c.conn_limit);
+    w.stat("tcpport", shared.tcp_port);
+    w.stat("udpport", c.udp_port);
+    w.stat("inter", c.listen.join(","));
+    w.stat("verbosity", c.verbosity);
+    w.stat("oldest", 0);
+    w.stat("evictions", if c.disable_evictions { "off" } else { "on" });
+    match &c.unix_socket {
+        Some(p) => w.stat("domain_socket", p.display()),
+        None => w.stat("domain_socket", "NULL"),
+    }
+    w.stat("umask", format_args!("{:o}", c.unix_mask));
+    w.stat("shutdown_command", yes_no(c.enable_shutdown));
+    w.stat("growth_factor", format_args!("{:.2}", c.slab_growth_factor));
+    w.stat("chunk_size", c.slab_min_size);
+    w.stat("num_threads", c.threads);
+    w.stat("num_threads_per_udp", c.threads);
+    w.stat("stat_key_prefix", c.prefix_delimiter.unwrap_or(':'));
+    w.stat("detail_enabled", "no");
+    w.stat("reqs_per_event", c.max_reqs_per_event);
+    w.stat("cas_enabled", yes_no(!c.disable_cas));
+    w.stat("tcp_backlog", c.listen_backlog);
+    w.stat(
+        "binding_protocol",
+        match c.protocol {
+            ProtocolMode::Auto => "auto-negotiate",
+            ProtocolMode::Ascii => "ascii",
+            ProtocolMode::Binary => "binary",
+        },
+    );
+    w.stat("auth_enabled_sasl", yes_no(c.sasl));
+    w.stat("auth_enabled_ascii", yes_no(c.auth_file.is_some()));
+    w.stat("item_size_max", c.max_item_size);
+    w.stat("maxconns_fast", yes_no(c.extended.maxconns_fast));
+    w.stat("hashpower_init", c.extended.hashpower.unwrap_or(0));
+    w.stat("slab_reassign", "yes");
+    w.stat("slab_automove", 1);
+    w.stat("slab_automove_ratio", "0.80");
+    w.stat("slab_automove_window", 30);
+    w.stat("slab_chunk_max", shared.cache.config().slab.chunk_max);
+    w.stat("lru_crawler", "yes");
+    w.stat("lru_crawler_sleep", 100);
+    w.stat("lru_crawler_tocrawl", 0);
+    w.stat("tail_repair_time", 0);
+    w.stat("flush_enabled", yes_no(!c.disable_flush_all));
+    w.stat("dump_enabled", yes_no(!c.disable_dumping));
+    w.stat("hash_algorithm", "ahash");
+    w.stat("lru_maintainer_thread", "no");
+    w.stat("lru_segmented", "no");
+    w.stat("hot_lru_pct", 20);
+    w.stat("warm_lru_pct", 40);
+    w.stat("hot_max_factor", "0.20");
+    w.stat("warm_max_factor", "2.00");
+    w.stat("temp_lru", "no");
+    w.stat("temporary_ttl", 61);
+    w.stat("idle_timeout", c.extended.idle_timeout);
+    w.stat("watcher_logbuf_size", 262144);
+    w.stat("worker_logbuf_size", 65536);
+    w.stat("read_buf_mem_limit", c.extended.read_buf_mem_limit.unwrap_or(0) >> 20);
+    w.stat("track_sizes", yes_no(c.extended.track_sizes));
+    w.stat("inline_ascii_response", "no");
+    w.stat("ssl_enabled", yes_no(c.tls));
+    w.stat("num_napi_ids", "(null)");
+    w.stat("memory_file", "(null)");
+    w.end();
+}
+
+fn items(shared: &Shared, out: &mut Vec<u8>) {
+    let now = shared.cache.clock().now();
+    let _ = now;
+    let mut w = StatWriter::new(out);
+    for (class, size) in shared.cache.classes() {
+        let cs = shared.cache.class_stats(class);
+        if cs.items == 0 {
+            continue;
+        }
+        let id = class as usize + 1;
+        w.stat(format_args!("items:{id}:number"), cs.items);
+        w.stat(format_args!("items:{id}:number_hot"), 0);
+        w.stat(format_args!("items:{id}:number_warm"), 0);
+        w.stat(format_args!("items:{id}:number_cold"), cs.items);
+        w.stat(format_args!("items:{id}:age_hot"), 0);
+        w.stat(format_args!("items:{id}:age_warm"), 0);
+        w.stat(format_args!("items:{id}:age"), 0);
+        w.stat(format_args!("items:{id}:mem_requested"), cs.items * size as u64);
+        for name in [
+            "evicted",
+            "evicted_nonzero",
+            "evicted_time",
+            "outofmemory",
+            "tailrepairs",
+            "reclaimed",
+            "expired_unfetched",
+            "evicted_unfetched",
+            "evicted_active",
+            "crawler_reclaimed",
+            "crawler_items_checked",
+            "lrutail_reflocked",
+            "moves_to_cold",
+            "moves_to_warm",
+            "moves_within_lru",
+            "direct_reclaims",
+            "hits_to_hot",
+            "hits_to_warm",
+            "hits_to_cold",
+            "hits_to_temp",
+        ] {
+            w.stat(format_args!("items:{id}:{name}"), 0);
+        }
+    }
+    w.end();
+}
+
+fn slabs(shared: &Shared, out: &mut Vec<u8>) {
+    let mut w = StatWriter::new(out);
+    let mut active = 0;
+    for (class, size) in shared.cache.classes() {
+        let cs = shared.cache.class_stats(class);
+        if cs.pages == 0 {
+            continue;
+        }
+        active += 1;
+        let id = class as usize + 1;
+        let per_page = crate::store::PAGE_SIZE / size;
+        w.stat(format_args!("{id}:chunk_size"), size);
+        w.stat(format_args!("{id}:chunks_per_page"), per_page);
+        w.stat(format_args!("{id}:total_pages"), cs.pages);
+        w.stat(format_args!("{id}:total_chunks"), cs.pages * per_page as u64);
+        w.stat(format_args!("{id}:used_chunks"), cs.items);
+        w.stat(format_args!("{id}:free_chunks"), cs.free_chunks);
+        w.stat(format_args!("{id}:free_chunks_end"), 0);
+        for name in [
+            "get_hits",
+            "cmd_set",
+            "delete_hits",
+            "incr_hits",
+            "decr_hits",
+            "cas_hits",
+            "cas_badval",
+            "touch_hits",
+        ] {
+            w.stat(format_args!("{id}:{name}"), 0);
+        }
+    }
+    w.stat("active_slabs", active);
+    w.stat("total_malloced", shared.cache.stats().total_malloced);
+    w.end();
+}
+
+fn conns(shared: &Shared, out: &mut Vec<u8>) {
+    let now = shared.cache.clock().now();
+    let mut w = StatWriter::new(out);
+    for info in shared.conns.lock().iter().map(|(_, i)| i) {
+        let fd = info.fd;
+        w.stat(format_args!("{fd}:addr"), &info.addr);
+        w.stat(format_args!("{fd}:listen_addr"), &info.listen_addr);
+        w.stat(format_args!("{fd}:state"), "conn_parse_cmd");
+        let last = info.last_cmd.load(Ordering::Relaxed);
+        w.stat(format_args!("{fd}:secs_since_last_cmd"), now.saturating_sub(last));
+    }
+    w.end();
+}
+
+/// (seconds, microseconds) of user and system CPU time.
+fn rusage() -> ((u64, u64), (u64, u64)) {
+    // /proc/self/stat fields 14 and 15 are utime and stime in clock ticks.
+    let ticks = 100u64;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let to = |t: u64| (t / ticks, (t % ticks) * (1_000_000 / ticks));
+    (to(*f.first().unwrap_or(&0)), to(*f.get(1).unwrap_or(&0)))
+}

@@ -1,0 +1,135 @@
+//! A worker thread: one `mio::Poll`, the connections it owns for their whole
+//! life (in a `Slab` keyed by token), and the requests they send.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::conn::{Conn, Next};
+use super::Shared;
+use crate::stats::ThreadStats;
+
+/// Token of the waker the listener uses to announce new connections.
+pub const WAKER: Token = Token(usize::MAX);
+
+pub struct Worker {
+    poll: Poll,
+    conns: Slab<Conn>,
+    incoming: Receiver<Conn>,
+    shared: Arc<Shared>,
+    stats: Arc<ThreadStats>,
+    /// Connections that yielded with requests left (the `-R` budget).
+    ready: VecDeque<Token>,
+}
+
+impl Worker {
+    /// A worker and the waker that tells it a connection is waiting.
+    pub fn new(shared: Arc<Shared>, incoming: Receiver<Conn>) -> io::Result<(Worker, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let stats = shared.stats.register();
+        Ok((
+            Worker {
+                poll,
+                conns: Slab::new(),
+                incoming,
+                shared,
+                stats,
+                ready: VecDeque::new(),
+            },
+            waker,
+        ))
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = if self.ready.is_empty() {
+                None
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("worker poll failed: {e}");
+                break;
+            }
+            if self.shared.is_shutting_down() {
+                break;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.adopt(),
+                    token => self.drive(token),
+                }
+            }
+            for _ in 0..self.ready.len() {
+                if let Some(token) = self.ready.pop_front() {
+                    self.drive(token);
+                }
+            }
+        }
+        self.finish();
+    }
+
+    /// Register the connections the listener handed over.
+    fn adopt(&mut self) {
+        while let Ok(mut conn) = self.incoming.try_recv() {
+            let entry = self.conns.vacant_entry();
+            let token = Token(entry.key());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if let Err(e) = self.poll.registry().register(&mut conn.stream, token, interest) {
+                log::warn!("could not register a connection: {e}");
+                self.shared.forget(&conn);
+                continue;
+            }
+            entry.insert(conn);
+            // Bytes may have arrived before registration.
+            self.drive(token);
+        }
+    }
+
+    fn drive(&mut self, token: Token) {
+        let Some(conn) = self.conns.get_mut(token.0) else {
+            return;
+        };
+        match conn.drive(&self.shared, &self.stats) {
+            Next::Wait => {}
+            Next::Yield => {
+                if !self.ready.contains(&token) {
+                    self.ready.push_back(token);
+                }
+            }
+            Next::Close => self.close(token),
+            Next::Shutdown => {
+                self.close(token);
+                self.shared.shutdown();
+            }
+        }
+    }
+
+    fn close(&mut self, token: Token) {
+        if let Some(mut conn) = self.conns.try_remove(token.0) {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.shared.forget(&conn);
+        }
+    }
+
+    /// Shutdown: answer what was already read, flush, and close everything.
+    fn finish(&mut self) {
+        let tokens: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for k in tokens {
+            if let Some(conn) = self.conns.get_mut(k) {
+                let _ = conn.drain(&self.shared, &self.stats);
+            }
+            self.close(Token(k));
+        }
+    }
+}
