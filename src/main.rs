@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     }
     if let Some(path) = &pidfile {
         if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
-            eprintln!("ferrocache: could not write pid file {}: {e}", path.display());
+            eprintln!(
+                "ferrocache: could not write pid file {}: {e}",
+                path.display()
+            );
         }
     }
     for addr in server.local_addrs() {
@@ -50,17 +53,19 @@ fn main() -> ExitCode {
     let shared = handle.shared().clone();
     match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) {
         Ok(mut signals) => {
-            let _ = std::thread::Builder::new().name("signals".into()).spawn(move || {
-                for sig in signals.forever() {
-                    if sig == SIGHUP {
-                        log::info!("SIGHUP: nothing to reload");
-                        continue;
+            let _ = std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    for sig in signals.forever() {
+                        if sig == SIGHUP {
+                            log::info!("SIGHUP: nothing to reload");
+                            continue;
+                        }
+                        log::info!("signal {sig}: shutting down");
+                        shared.shutdown();
+                        break;
                     }
-                    log::info!("signal {sig}: shutting down");
-                    shared.shutdown();
-                    break;
-                }
-            });
+                });
         }
         Err(e) => log::warn!("could not install signal handlers: {e}"),
     }

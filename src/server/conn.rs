@@ -218,7 +218,8 @@ impl Conn {
                 Protocol::Text => match text::parse(input, &shared.limits) {
                     Ok(Status::Incomplete) => return Progress::NeedInput,
                     Ok(Status::Complete(req, n)) => {
-                        let flow = dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        let flow =
+                            dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
                         (n, flow)
                     }
                     Err(e) => (e.consumed, dispatch::text_error(&e, &mut self.wbuf)),
@@ -230,7 +231,9 @@ impl Conn {
                 }
             };
             *budget -= 1;
-            self.info.last_cmd.store(shared.cache.clock().now(), Ordering::Relaxed);
+            self.info
+                .last_cmd
+                .store(shared.cache.clock().now(), Ordering::Relaxed);
             let available = self.rend - self.rstart;
             self.rstart += consumed.min(available);
             self.skip = consumed.saturating_sub(available);

@@ -41,7 +41,13 @@ pub fn text_error(e: &text::Error, out: &mut Vec<u8>) -> Flow {
 }
 
 /// Execute one text request, appending its reply to `out`.
-pub fn text(req: Request, shared: &Shared, stats: &ThreadStats, _session: &mut Session, out: &mut Vec<u8>) -> Flow {
+pub fn text(
+    req: Request,
+    shared: &Shared,
+    stats: &ThreadStats,
+    _session: &mut Session,
+    out: &mut Vec<u8>,
+) -> Flow {
     let cache = &shared.cache;
     let reply = |out: &mut Vec<u8>, noreply: bool, line: &[u8]| {
         if !noreply {
@@ -53,7 +59,11 @@ pub fn text(req: Request, shared: &Shared, stats: &ThreadStats, _session: &mut S
             for key in keys.iter() {
                 ThreadStats::incr(&stats.cmd_get);
                 let hit = get_value(shared, key, None, cas, out);
-                ThreadStats::incr(if hit { &stats.get_hits } else { &stats.get_misses });
+                ThreadStats::incr(if hit {
+                    &stats.get_hits
+                } else {
+                    &stats.get_misses
+                });
             }
             out.extend_from_slice(b"END\r\n");
         }
@@ -62,8 +72,16 @@ pub fn text(req: Request, shared: &Shared, stats: &ThreadStats, _session: &mut S
                 ThreadStats::incr(&stats.cmd_get);
                 ThreadStats::incr(&stats.cmd_touch);
                 let hit = get_value(shared, key, Some(exptime), cas, out);
-                ThreadStats::incr(if hit { &stats.get_hits } else { &stats.get_misses });
-                ThreadStats::incr(if hit { &stats.touch_hits } else { &stats.touch_misses });
+                ThreadStats::incr(if hit {
+                    &stats.get_hits
+                } else {
+                    &stats.get_misses
+                });
+                ThreadStats::incr(if hit {
+                    &stats.touch_hits
+                } else {
+                    &stats.touch_misses
+                });
             }
             out.extend_from_slice(b"END\r\n");
         }
@@ -98,14 +116,38 @@ pub fn text(req: Request, shared: &Shared, stats: &ThreadStats, _session: &mut S
             };
             reply(out, noreply, line);
         }
-        Request::TooLarge { command, key, noreply } => {
+        Request::TooLarge {
+            command,
+            key,
+            noreply,
+        } => {
             ThreadStats::incr(&stats.cmd_set);
-            return store_failed(shared, stats, command, key, noreply, StoreError::TooLarge, out);
+            return store_failed(
+                shared,
+                stats,
+                command,
+                key,
+                noreply,
+                StoreError::TooLarge,
+                out,
+            );
         }
         Request::Delete { key, noreply } => {
             let found = cache.delete(key);
-            ThreadStats::incr(if found { &stats.delete_hits } else { &stats.delete_misses });
-            reply(out, noreply, if found { b"DELETED\r\n" } else { b"NOT_FOUND\r\n" });
+            ThreadStats::incr(if found {
+                &stats.delete_hits
+            } else {
+                &stats.delete_misses
+            });
+            reply(
+                out,
+                noreply,
+                if found {
+                    b"DELETED\r\n"
+                } else {
+                    b"NOT_FOUND\r\n"
+                },
+            );
         }
         Request::Arithmetic {
             key,
@@ -135,14 +177,32 @@ pub fn text(req: Request, shared: &Shared, stats: &ThreadStats, _session: &mut S
                     noreply,
                     b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
                 ),
-                Err(DeltaError::OutOfMemory) => reply(out, noreply, b"SERVER_ERROR out of memory\r\n"),
+                Err(DeltaError::OutOfMemory) => {
+                    reply(out, noreply, b"SERVER_ERROR out of memory\r\n")
+                }
             }
         }
-        Request::Touch { key, exptime, noreply } => {
+        Request::Touch {
+            key,
+            exptime,
+            noreply,
+        } => {
             ThreadStats::incr(&stats.cmd_touch);
             let found = cache.touch(key, exptime);
-            ThreadStats::incr(if found { &stats.touch_hits } else { &stats.touch_misses });
-            reply(out, noreply, if found { b"TOUCHED\r\n" } else { b"NOT_FOUND\r\n" });
+            ThreadStats::incr(if found {
+                &stats.touch_hits
+            } else {
+                &stats.touch_misses
+            });
+            reply(
+                out,
+                noreply,
+                if found {
+                    b"TOUCHED\r\n"
+                } else {
+                    b"NOT_FOUND\r\n"
+                },
+            );
         }
         Request::FlushAll { delay, noreply } => {
             if shared.config.disable_flush_all {
@@ -161,8 +221,12 @@ pub fn text(req: Request, shared: &Shared, stats: &ThreadStats, _session: &mut S
         Request::Verbosity { noreply } => reply(out, noreply, b"OK\r\n"),
         Request::Quit => return Flow::Close,
         Request::Shutdown { mode } => match mode {
-            _ if !shared.config.enable_shutdown => out.extend_from_slice(b"ERROR: shutdown not enabled\r\n"),
-            ShutdownMode::Invalid => out.extend_from_slice(b"CLIENT_ERROR invalid shutdown mode\r\n"),
+            _ if !shared.config.enable_shutdown => {
+                out.extend_from_slice(b"ERROR: shutdown not enabled\r\n")
+            }
+            ShutdownMode::Invalid => {
+                out.extend_from_slice(b"CLIENT_ERROR invalid shutdown mode\r\n")
+            }
             ShutdownMode::Now | ShutdownMode::Graceful => return Flow::Shutdown,
         },
         Request::CacheMemlimit { megabytes, noreply } => {
@@ -231,11 +295,22 @@ enum Hit {
     /// never held across an allocation).
     NeedRoom(usize),
     /// A large value: write it after the lock is released.
-    Shared { flags: u32, cas: u64, buf: Arc<Vec<u8>>, start: usize },
+    Shared {
+        flags: u32,
+        cas: u64,
+        buf: Arc<Vec<u8>>,
+        start: usize,
+    },
 }
 
 /// Append `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` for a hit.
-fn get_value(shared: &Shared, key: &[u8], touch: Option<i64>, with_cas: bool, out: &mut Vec<u8>) -> bool {
+fn get_value(
+    shared: &Shared,
+    key: &[u8],
+    touch: Option<i64>,
+    with_cas: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     loop {
         let look = |item: &crate::store::ItemView| match &item.value {
             Value::Shared { buf, start } => Hit::Shared {
@@ -261,7 +336,12 @@ fn get_value(shared: &Shared, key: &[u8], touch: Option<i64>, with_cas: bool, ou
             None => return false,
             Some(Hit::Written) => return true,
             Some(Hit::NeedRoom(n)) => out.reserve(n),
-            Some(Hit::Shared { flags, cas, buf, start }) => {
+            Some(Hit::Shared {
+                flags,
+                cas,
+                buf,
+                start,
+            }) => {
                 value_block(out, key, flags, &buf[start..], with_cas.then_some(cas));
                 return true;
             }
@@ -285,4 +365,3 @@ fn value_block(out: &mut Vec<u8>, key: &[u8], flags: u32, value: &[u8], cas: Opt
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
-

@@ -225,7 +225,11 @@ fn cache_config(c: &Config) -> CacheConfig {
         slab: SlabConfig {
             min_data: c.slab_min_size,
             growth_factor: c.slab_growth_factor,
-            chunk_max: c.extended.slab_chunk_max.unwrap_or(PAGE_SIZE / 4).min(PAGE_SIZE / 4),
+            chunk_max: c
+                .extended
+                .slab_chunk_max
+                .unwrap_or(PAGE_SIZE / 4)
+                .min(PAGE_SIZE / 4),
         },
     }
 }
@@ -255,15 +259,24 @@ struct Acceptor {
 const STOP: Token = Token(usize::MAX);
 
 impl Acceptor {
-    fn new(shared: Arc<Shared>, mut listeners: Vec<Listener>, workers: Vec<(Sender<Conn>, Arc<Waker>)>) -> io::Result<Acceptor> {
+    fn new(
+        shared: Arc<Shared>,
+        mut listeners: Vec<Listener>,
+        workers: Vec<(Sender<Conn>, Arc<Waker>)>,
+    ) -> io::Result<Acceptor> {
         let poll = Poll::new()?;
         for (i, l) in listeners.iter_mut().enumerate() {
             match l {
                 Listener::Tcp(t, _) => poll.registry().register(t, Token(i), Interest::READABLE)?,
-                Listener::Unix(u, _) => poll.registry().register(u, Token(i), Interest::READABLE)?,
+                Listener::Unix(u, _) => {
+                    poll.registry().register(u, Token(i), Interest::READABLE)?
+                }
             }
         }
-        shared.wakers.lock().push(Arc::new(Waker::new(poll.registry(), STOP)?));
+        shared
+            .wakers
+            .lock()
+            .push(Arc::new(Waker::new(poll.registry(), STOP)?));
         Ok(Acceptor {
             shared,
             poll,

@@ -48,12 +48,27 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("libevent", "mio");
     w.stat("pointer_size", usize::BITS);
     w.stat("rusage_user", format_args!("{}.{:06}", user.0, user.1));
-    w.stat("rusage_system", format_args!("{}.{:06}", system.0, system.1));
+    w.stat(
+        "rusage_system",
+        format_args!("{}.{:06}", system.0, system.1),
+    );
     w.stat("max_connections", c.conn_limit);
-    w.stat("curr_connections", shared.stats.curr_connections.load(Ordering::Relaxed));
-    w.stat("total_connections", shared.stats.total_connections.load(Ordering::Relaxed));
-    w.stat("rejected_connections", shared.stats.rejected_connections.load(Ordering::Relaxed));
-    w.stat("connection_structures", shared.stats.curr_connections.load(Ordering::Relaxed));
+    w.stat(
+        "curr_connections",
+        shared.stats.curr_connections.load(Ordering::Relaxed),
+    );
+    w.stat(
+        "total_connections",
+        shared.stats.total_connections.load(Ordering::Relaxed),
+    );
+    w.stat(
+        "rejected_connections",
+        shared.stats.rejected_connections.load(Ordering::Relaxed),
+    );
+    w.stat(
+        "connection_structures",
+        shared.stats.curr_connections.load(Ordering::Relaxed),
+    );
     for name in [
         "response_obj_oom",
         "response_obj_count",
@@ -216,7 +231,10 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("idle_timeout", c.extended.idle_timeout);
     w.stat("watcher_logbuf_size", 262144);
     w.stat("worker_logbuf_size", 65536);
-    w.stat("read_buf_mem_limit", c.extended.read_buf_mem_limit.unwrap_or(0) >> 20);
+    w.stat(
+        "read_buf_mem_limit",
+        c.extended.read_buf_mem_limit.unwrap_or(0) >> 20,
+    );
     w.stat("track_sizes", yes_no(c.extended.track_sizes));
     w.stat("inline_ascii_response", "no");
     w.stat("ssl_enabled", yes_no(c.tls));
@@ -242,7 +260,10 @@ fn items(shared: &Shared, out: &mut Vec<u8>) {
         w.stat(format_args!("items:{id}:age_hot"), 0);
         w.stat(format_args!("items:{id}:age_warm"), 0);
         w.stat(format_args!("items:{id}:age"), 0);
-        w.stat(format_args!("items:{id}:mem_requested"), cs.items * size as u64);
+        w.stat(
+            format_args!("items:{id}:mem_requested"),
+            cs.items * size as u64,
+        );
         for name in [
             "evicted",
             "evicted_nonzero",
@@ -285,7 +306,10 @@ fn slabs(shared: &Shared, out: &mut Vec<u8>) {
         w.stat(format_args!("{id}:chunk_size"), size);
         w.stat(format_args!("{id}:chunks_per_page"), per_page);
         w.stat(format_args!("{id}:total_pages"), cs.pages);
-        w.stat(format_args!("{id}:total_chunks"), cs.pages * per_page as u64);
+        w.stat(
+            format_args!("{id}:total_chunks"),
+            cs.pages * per_page as u64,
+        );
         w.stat(format_args!("{id}:used_chunks"), cs.items);
         w.stat(format_args!("{id}:free_chunks"), cs.free_chunks);
         w.stat(format_args!("{id}:free_chunks_end"), 0);
@@ -316,7 +340,10 @@ fn conns(shared: &Shared, out: &mut Vec<u8>) {
         w.stat(format_args!("{fd}:listen_addr"), &info.listen_addr);
         w.stat(format_args!("{fd}:state"), "conn_parse_cmd");
         let last = info.last_cmd.load(Ordering::Relaxed);
-        w.stat(format_args!("{fd}:secs_since_last_cmd"), now.saturating_sub(last));
+        w.stat(
+            format_args!("{fd}:secs_since_last_cmd"),
+            now.saturating_sub(last),
+        );
     }
     w.end();
 }

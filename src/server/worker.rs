@@ -85,7 +85,11 @@ impl Worker {
             let entry = self.conns.vacant_entry();
             let token = Token(entry.key());
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(e) = self.poll.registry().register(&mut conn.stream, token, interest) {
+            if let Err(e) = self
+                .poll
+                .registry()
+                .register(&mut conn.stream, token, interest)
+            {
                 log::warn!("could not register a connection: {e}");
                 self.shared.forget(&conn);
                 continue;

@@ -16,8 +16,8 @@ use ahash::RandomState;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
-pub use slab::{ClassId, SlabConfig, PAGE_SIZE};
 use slab::{Budget, SlabClasses};
+pub use slab::{ClassId, SlabConfig, PAGE_SIZE};
 pub use stripe::{ClassStats, ItemView, StripeStats, Value, FETCHED, HDR, STALE, WON};
 use stripe::{Ctx, Need, NewItem, Stripe, LARGE_OVERHEAD};
 
@@ -182,7 +182,11 @@ impl Cache {
         Ctx {
             classes: &self.classes,
             now,
-            flush_before: if deadline != 0 && now >= deadline { deadline } else { 0 },
+            flush_before: if deadline != 0 && now >= deadline {
+                deadline
+            } else {
+                0
+            },
             evictions: self.config.evictions,
             use_cas: self.config.use_cas,
         }
@@ -206,7 +210,12 @@ impl Cache {
     }
 
     /// `gat`: like [`Cache::get`], and set a new exptime.
-    pub fn get_and_touch<R>(&self, key: &[u8], exptime: i64, f: impl FnOnce(&ItemView) -> R) -> Option<R> {
+    pub fn get_and_touch<R>(
+        &self,
+        key: &[u8],
+        exptime: i64,
+        f: impl FnOnce(&ItemView) -> R,
+    ) -> Option<R> {
         self.read(key, Some(self.clock.expiry(exptime)), f)
     }
 
@@ -253,9 +262,18 @@ impl Cache {
     // ---- writes --------------------------------------------------------
 
     /// A storage command. `exptime` follows the protocol's rules.
-    pub fn store(&self, mode: StoreMode, key: &[u8], flags: u32, exptime: i64, value: &[u8]) -> Result<StoreOutcome, StoreError> {
+    pub fn store(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+    ) -> Result<StoreOutcome, StoreError> {
         match mode {
-            StoreMode::Append | StoreMode::Prepend => self.concat(key, value, mode == StoreMode::Append),
+            StoreMode::Append | StoreMode::Prepend => {
+                self.concat(key, value, mode == StoreMode::Append)
+            }
             _ => {
                 let exp = self.clock.expiry(exptime);
                 self.put(mode, key, flags, exp, [value, &[]])
@@ -265,7 +283,14 @@ impl Cache {
 
     /// Set, add, replace or cas an item whose value is the concatenation of
     /// `value`'s two pieces and whose expiry is already relative.
-    fn put(&self, mode: StoreMode, key: &[u8], flags: u32, exp: u32, value: [&[u8]; 2]) -> Result<StoreOutcome, StoreError> {
+    fn put(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exp: u32,
+        value: [&[u8]; 2],
+    ) -> Result<StoreOutcome, StoreError> {
         let mut item = NewItem {
             key,
             flags,
@@ -305,7 +330,9 @@ impl Cache {
                 }
                 (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
                 (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
-                (StoreMode::Cas(unique), Some(h)) if s.view(h).cas != unique => Some(StoreOutcome::Exists),
+                (StoreMode::Cas(unique), Some(h)) if s.view(h).cas != unique => {
+                    Some(StoreOutcome::Exists)
+                }
                 _ => None,
             };
             if let Some(outcome) = refused {
@@ -415,7 +442,13 @@ impl Cache {
             };
             let (current, len, flags, exp, cas) = {
                 let v = s.view(h);
-                (parse_counter(v.value.as_slice()), v.value.len(), v.flags, v.exp, v.cas)
+                (
+                    parse_counter(v.value.as_slice()),
+                    v.value.len(),
+                    v.flags,
+                    v.exp,
+                    v.cas,
+                )
             };
             let Some(current) = current else {
                 unlock(s);
@@ -608,13 +641,16 @@ fn parse_counter(v: &[u8]) -> Option<u64> {
     let start = v.iter().position(|b| !b.is_ascii_whitespace())?;
     let v = &v[start..];
     let v = v.strip_prefix(b"+").unwrap_or(v);
-    let end = v.iter().position(|b| !b.is_ascii_digit()).unwrap_or(v.len());
+    let end = v
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(v.len());
     if end == 0 || !v[end..].iter().all(|b| b.is_ascii_whitespace()) {
         return None;
     }
-    v[..end]
-        .iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add((d - b'0') as u64))
+    v[..end].iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add((d - b'0') as u64)
+    })
 }
 
 fn prev_power_of_two(n: usize) -> usize {

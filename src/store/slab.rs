@@ -85,10 +85,7 @@ impl SlabClasses {
         self.sizes.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.sizes.is_empty()
-    }
-
+    #[cfg(test)]
     pub fn chunk_max(&self) -> usize {
         *self.sizes.last().unwrap_or(&0) as usize
     }

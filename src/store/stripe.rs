@@ -62,6 +62,8 @@ const NIL: Handle = u32::MAX;
 pub const LARGE_OVERHEAD: usize = 64;
 
 /// Memory freed under the lock, dropped by the caller after unlocking.
+/// The fields are never read: holding them is the point.
+#[allow(dead_code)]
 pub enum Trash {
     Page(Box<[u8]>),
     Large(Arc<Vec<u8>>),
@@ -316,7 +318,13 @@ impl Stripe {
         let nbytes = rd32(hdr, NBYTES) as usize;
         let (key, value) = if h & LARGE != 0 {
             let l = &self.large[(h & !LARGE) as usize];
-            (&l.kv[..nkey], Value::Shared { buf: &l.kv, start: nkey })
+            (
+                &l.kv[..nkey],
+                Value::Shared {
+                    buf: &l.kv,
+                    start: nkey,
+                },
+            )
         } else {
             let page = self.page(h);
             let k = page.offset(h) + HDR;
@@ -370,15 +378,6 @@ impl Stripe {
 
     pub fn set_exp(&mut self, h: Handle, exp: u32) {
         wr32(self.hdr_mut(h), EXP, exp);
-    }
-
-    pub fn set_bits(&mut self, h: Handle, set: u8, clear: u8) {
-        let hdr = self.hdr_mut(h);
-        hdr[BITS] = (hdr[BITS] & !clear) | set;
-    }
-
-    pub fn set_cas(&mut self, h: Handle, cas: u64) {
-        wr64(self.hdr_mut(h), CAS, cas);
     }
 
     /// A fresh CAS unique: never repeats, never 0, no shared counter.
@@ -445,7 +444,14 @@ impl Stripe {
 
     /// Write `item` into the unlinked chunk `h` and link it under `hash`,
     /// replacing `old` (which must be a different, linked item) if given.
-    pub fn link_small(&mut self, h: Handle, hash: u64, item: &NewItem, now: u32, old: Option<Handle>) {
+    pub fn link_small(
+        &mut self,
+        h: Handle,
+        hash: u64,
+        item: &NewItem,
+        now: u32,
+        old: Option<Handle>,
+    ) {
         if let Some(old) = old {
             self.unlink(old);
         }
@@ -515,7 +521,15 @@ impl Stripe {
 
     /// Link a large item whose key and value were built outside the lock and
     /// whose `charge` is already taken from the budget.
-    pub fn link_large(&mut self, hash: u64, item: &NewItem, kv: Arc<Vec<u8>>, charge: usize, now: u32, old: Option<Handle>) {
+    pub fn link_large(
+        &mut self,
+        hash: u64,
+        item: &NewItem,
+        kv: Arc<Vec<u8>>,
+        charge: usize,
+        now: u32,
+        old: Option<Handle>,
+    ) {
         if let Some(old) = old {
             self.unlink(old);
         }
@@ -797,7 +811,8 @@ impl Stripe {
         let (class, size) = (page.class, page.chunk_size as usize);
         let n = page.data.len() / size;
         for slot in 0..n {
-            let linked = self.pages[p].as_ref().expect("live page").data[slot * size + BITS] & LINKED != 0;
+            let linked =
+                self.pages[p].as_ref().expect("live page").data[slot * size + BITS] & LINKED != 0;
             if linked {
                 self.evict(((p as u32) << SLOT_BITS) | slot as u32);
             }

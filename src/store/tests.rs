@@ -28,7 +28,14 @@ fn set_get_overwrite_delete() {
     let c = cache();
     assert!(matches!(set(&c, b"k", b"v1"), StoreOutcome::Stored(_)));
     assert_eq!(get(&c, b"k"), Some((b"v1".to_vec(), 0)));
-    c.store(StoreMode::Set, b"k", 7, 0, b"a longer value than before, in another class").unwrap();
+    c.store(
+        StoreMode::Set,
+        b"k",
+        7,
+        0,
+        b"a longer value than before, in another class",
+    )
+    .unwrap();
     assert_eq!(get(&c, b"k").unwrap().1, 7);
     assert_eq!(c.stats().items.curr_items, 1);
     assert!(c.delete(b"k"));
@@ -41,15 +48,30 @@ fn set_get_overwrite_delete() {
 #[test]
 fn add_replace_cas_modes() {
     let c = cache();
-    assert_eq!(c.store(StoreMode::Replace, b"k", 0, 0, b"x").unwrap(), StoreOutcome::NotStored);
-    assert!(matches!(c.store(StoreMode::Add, b"k", 0, 0, b"x").unwrap(), StoreOutcome::Stored(_)));
-    assert_eq!(c.store(StoreMode::Add, b"k", 0, 0, b"y").unwrap(), StoreOutcome::NotStored);
+    assert_eq!(
+        c.store(StoreMode::Replace, b"k", 0, 0, b"x").unwrap(),
+        StoreOutcome::NotStored
+    );
+    assert!(matches!(
+        c.store(StoreMode::Add, b"k", 0, 0, b"x").unwrap(),
+        StoreOutcome::Stored(_)
+    ));
+    assert_eq!(
+        c.store(StoreMode::Add, b"k", 0, 0, b"y").unwrap(),
+        StoreOutcome::NotStored
+    );
     let StoreOutcome::Stored(cas) = c.store(StoreMode::Replace, b"k", 0, 0, b"z").unwrap() else {
         panic!("replace failed")
     };
     assert_eq!(c.get(b"k", |i| i.cas), Some(cas));
-    assert_eq!(c.store(StoreMode::Cas(cas + 1), b"k", 0, 0, b"w").unwrap(), StoreOutcome::Exists);
-    assert_eq!(c.store(StoreMode::Cas(cas), b"nope", 0, 0, b"w").unwrap(), StoreOutcome::NotFound);
+    assert_eq!(
+        c.store(StoreMode::Cas(cas + 1), b"k", 0, 0, b"w").unwrap(),
+        StoreOutcome::Exists
+    );
+    assert_eq!(
+        c.store(StoreMode::Cas(cas), b"nope", 0, 0, b"w").unwrap(),
+        StoreOutcome::NotFound
+    );
     let StoreOutcome::Stored(cas2) = c.store(StoreMode::Cas(cas), b"k", 0, 0, b"w").unwrap() else {
         panic!("cas failed")
     };
@@ -60,7 +82,10 @@ fn add_replace_cas_modes() {
 #[test]
 fn append_prepend_in_place_and_across_classes() {
     let c = cache();
-    assert_eq!(c.store(StoreMode::Append, b"k", 0, 0, b"x").unwrap(), StoreOutcome::NotStored);
+    assert_eq!(
+        c.store(StoreMode::Append, b"k", 0, 0, b"x").unwrap(),
+        StoreOutcome::NotStored
+    );
     c.store(StoreMode::Set, b"k", 5, 0, b"mid").unwrap();
     c.store(StoreMode::Append, b"k", 9, 0, b"-end").unwrap();
     c.store(StoreMode::Prepend, b"k", 9, 0, b"start-").unwrap();
@@ -130,7 +155,10 @@ fn flush_now_and_delayed() {
     c.clock().advance(10);
     assert!(get(&c, b"a").is_none());
     set(&c, b"b", b"2");
-    assert!(get(&c, b"b").is_some(), "items stored after the deadline live");
+    assert!(
+        get(&c, b"b").is_some(),
+        "items stored after the deadline live"
+    );
 }
 
 #[test]
@@ -190,9 +218,15 @@ fn no_evictions_means_out_of_memory() {
 fn too_large_is_refused() {
     let c = cache();
     let value = vec![0u8; 1 << 20];
-    assert_eq!(c.store(StoreMode::Set, b"k", 0, 0, &value), Err(StoreError::TooLarge));
+    assert_eq!(
+        c.store(StoreMode::Set, b"k", 0, 0, &value),
+        Err(StoreError::TooLarge)
+    );
     let fits = vec![7u8; c.max_value(1)];
-    assert!(matches!(c.store(StoreMode::Set, b"k", 0, 0, &fits), Ok(StoreOutcome::Stored(_))));
+    assert!(matches!(
+        c.store(StoreMode::Set, b"k", 0, 0, &fits),
+        Ok(StoreOutcome::Stored(_))
+    ));
     assert_eq!(get(&c, b"k").unwrap().0.len(), fits.len());
 }
 
@@ -200,7 +234,8 @@ fn too_large_is_refused() {
 fn crawler_reclaims_expired_items() {
     let c = cache();
     for i in 0..1000u32 {
-        c.store(StoreMode::Set, format!("k{i}").as_bytes(), 0, 1, b"v").unwrap();
+        c.store(StoreMode::Set, format!("k{i}").as_bytes(), 0, 1, b"v")
+            .unwrap();
     }
     c.clock().advance(2);
     for _ in 0..10 {

@@ -511,19 +511,39 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"quit x\n", done(Request::Quit, 7)),
         (
             b"shutdown\r\n",
-            done(Request::Shutdown { mode: ShutdownMode::Now }, 10),
+            done(
+                Request::Shutdown {
+                    mode: ShutdownMode::Now,
+                },
+                10,
+            ),
         ),
         (
             b"shutdown graceful\r\n",
-            done(Request::Shutdown { mode: ShutdownMode::Graceful }, 19),
+            done(
+                Request::Shutdown {
+                    mode: ShutdownMode::Graceful,
+                },
+                19,
+            ),
         ),
         (
             b"shutdown x\r\n",
-            done(Request::Shutdown { mode: ShutdownMode::Invalid }, 12),
+            done(
+                Request::Shutdown {
+                    mode: ShutdownMode::Invalid,
+                },
+                12,
+            ),
         ),
         (
             b"shutdown graceful x\r\n",
-            done(Request::Shutdown { mode: ShutdownMode::Invalid }, 21),
+            done(
+                Request::Shutdown {
+                    mode: ShutdownMode::Invalid,
+                },
+                21,
+            ),
         ),
         // --- verbosity ---
         (
