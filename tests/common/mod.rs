@@ -1,8 +1,10 @@
-//! Shared harness for the integration tests: spawn a server on a free port
-//! and talk to it over plain TCP.
+//! Shared harness for the integration tests: start a server and talk to it
+//! over plain TCP.
 //!
-//! The server binary is `$FERROCACHE_TEST_BIN` when set (e.g. `/usr/bin/memcached`,
-//! which serves as the oracle), otherwise the crate's own `ferrocache` binary.
+//! By default the server runs inside the test process, bound to port 0.
+//! With `$FERROCACHE_TEST_BIN` set (e.g. `/usr/bin/memcached`, the oracle) the
+//! same tests run against that binary on a probed free port instead; tests
+//! that need a separate process (RSS, signals) use [`TestServer::spawn`].
 
 #![allow(dead_code)]
 
@@ -32,16 +34,42 @@ pub fn is_memcached() -> bool {
     server_bin().file_name().is_some_and(|n| n == "memcached")
 }
 
-/// A running server process; killed and reaped on drop.
+enum Backend {
+    Process(Child),
+    InProcess(Option<ferrocache::server::ServerHandle>),
+}
+
+/// A running server; stopped (process killed and reaped) on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
-    child: Child,
+    backend: Backend,
 }
 
 impl TestServer {
-    /// Start the server on a free loopback port with `-p PORT -l 127.0.0.1 -U 0`
-    /// followed by `args`, and wait until it accepts TCP connections.
+    /// Start a server with memcached-style `args` on 127.0.0.1: in this
+    /// process on port 0, or the `$FERROCACHE_TEST_BIN` binary.
     pub fn start(args: &[&str]) -> TestServer {
+        if std::env::var_os("FERROCACHE_TEST_BIN").is_some_and(|b| !b.is_empty()) {
+            return TestServer::spawn(args);
+        }
+        let argv = ["ferrocache", "-p", "0", "-l", "127.0.0.1", "-U", "0"]
+            .iter()
+            .chain(args)
+            .copied();
+        let config = ferrocache::config::parse_args(argv)
+            .unwrap_or_else(|e| panic!("bad test server arguments {args:?}: {e}"));
+        let server = ferrocache::server::Server::bind(config).expect("bind 127.0.0.1:0");
+        let handle = server.start().expect("start server threads");
+        TestServer {
+            addr: handle.addrs()[0],
+            backend: Backend::InProcess(Some(handle)),
+        }
+    }
+
+    /// Start the server binary as a child process on a free loopback port
+    /// with `-p PORT -l 127.0.0.1 -U 0` followed by `args`, and wait until it
+    /// accepts TCP connections.
+    pub fn spawn(args: &[&str]) -> TestServer {
         let bin = server_bin();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
@@ -54,7 +82,7 @@ impl TestServer {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             // memcached refuses to run as root without -u.
-            if is_memcached() && unsafe { libc::geteuid() } == 0 {
+            if is_memcached() && nix::unistd::geteuid().is_root() {
                 cmd.args(["-u", "nobody"]);
             }
             let child = cmd
@@ -62,7 +90,7 @@ impl TestServer {
                 .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
             let mut server = TestServer {
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                child,
+                backend: Backend::Process(child),
             };
             if server.wait_ready(&bin) {
                 return server;
@@ -99,8 +127,20 @@ impl TestServer {
         }
     }
 
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+    /// Whether a spawned server process has exited (never, in process).
+    pub fn exited(&mut self) -> bool {
+        match &mut self.backend {
+            Backend::Process(child) => matches!(child.try_wait(), Ok(Some(_))),
+            Backend::InProcess(_) => false,
+        }
+    }
+
+    /// Pid of a spawned server process.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.backend {
+            Backend::Process(child) => Some(child.id()),
+            Backend::InProcess(_) => None,
+        }
     }
 
     /// A new client connection.
@@ -111,8 +151,17 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.backend {
+            Backend::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Backend::InProcess(handle) => {
+                if let Some(h) = handle.take() {
+                    h.shutdown();
+                }
+            }
+        }
     }
 }
 
@@ -265,6 +314,39 @@ impl Conn {
             "connection out of sync: expected a VERSION line, got \"{}\"",
             show(&line)
         );
+    }
+
+    /// `stats [group]` as (name, value) pairs.
+    #[track_caller]
+    pub fn stats(&mut self, group: &str) -> Vec<(String, String)> {
+        let cmd = if group.is_empty() {
+            "stats\r\n".to_string()
+        } else {
+            format!("stats {group}\r\n")
+        };
+        self.send(cmd.as_bytes());
+        let mut out = Vec::new();
+        loop {
+            let line = self.read_line();
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
+            if line == "END" {
+                return out;
+            }
+            let mut parts = line.splitn(3, ' ');
+            assert_eq!(parts.next(), Some("STAT"), "not a STAT line: {line}");
+            let name = parts.next().unwrap_or_default().to_string();
+            out.push((name, parts.next().unwrap_or_default().to_string()));
+        }
+    }
+
+    /// One numeric `stats` field.
+    #[track_caller]
+    pub fn stat(&mut self, name: &str) -> u64 {
+        self.stats("")
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(|| panic!("no numeric stat {name}"))
     }
 
     /// Half-close the write side.
