@@ -619,13 +619,7 @@ impl Stripe {
         if self.evict_large(ctx) {
             return true;
         }
-        let Some(victim) = (0..self.class.len())
-            .filter(|&c| self.class[c].pages > 0)
-            .max_by_key(|&c| self.class[c].pages)
-        else {
-            return false;
-        };
-        let Some(p) = self.page_of_class(victim as ClassId) else {
+        let Some(p) = self.victim_page(None) else {
             return false;
         };
         self.empty_page(p);
@@ -780,19 +774,22 @@ impl Stripe {
     /// Give `class` a page taken from the class with the most pages in this
     /// stripe (memcached's slab rebalancing, kept inside one stripe).
     fn reassign_page(&mut self, ctx: &Ctx, class: ClassId) -> bool {
-        let Some(victim) = (0..self.class.len())
-            .filter(|&c| c != class as usize && self.class[c].pages > 0)
-            .max_by_key(|&c| self.class[c].pages)
-        else {
-            return false;
-        };
-        let Some(p) = self.page_of_class(victim as ClassId) else {
+        let Some(p) = self.victim_page(Some(class)) else {
             return false;
         };
         self.empty_page(p);
         self.carve(ctx.classes, p as u32, class);
         self.stats.slab_reassigns += 1;
         true
+    }
+
+    /// The page to give up: the next one under the CLOCK hand of the class
+    /// with the most pages (other than `except`).
+    fn victim_page(&self, except: Option<ClassId>) -> Option<usize> {
+        let victim = (0..self.class.len())
+            .filter(|&c| Some(c as ClassId) != except && self.class[c].pages > 0)
+            .max_by_key(|&c| self.class[c].pages)?;
+        self.page_of_class(victim as ClassId)
     }
 
     /// The page the class's CLOCK hand is on or will reach next.
