@@ -178,16 +178,27 @@ impl Conn {
         }
     }
 
-    /// At shutdown: execute every request already read and try, for a
-    /// bounded time, to write the replies.
-    pub fn drain(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<()> {
+    /// One step of a graceful shutdown: read what the peer already sent,
+    /// execute all of it (no `-R` budget), and write the replies. True once
+    /// nothing is left to read and every reply is out.
+    pub fn drain_step(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<bool> {
         let mut budget = usize::MAX;
-        let _ = self.process(shared, stats, &mut budget);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        while !self.flush(stats)? && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        loop {
+            match self.process(shared, stats, &mut budget) {
+                Progress::Backpressure => {
+                    if !self.flush(stats)? {
+                        return Ok(false);
+                    }
+                    continue;
+                }
+                Progress::Close | Progress::Shutdown => self.closing = true,
+                Progress::NeedInput | Progress::Budget => {}
+            }
+            if self.closing || self.eof || self.fill(shared, stats)? == 0 {
+                break;
+            }
         }
-        Ok(())
+        self.flush(stats)
     }
 
     /// Parse and execute buffered requests.

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -126,13 +126,34 @@ impl Worker {
         }
     }
 
-    /// Shutdown: answer what was already read, flush, and close everything.
+    /// Graceful shutdown: answer every request the peers already sent and
+    /// write the replies, for at most `-o shutdown_timeout` seconds, then
+    /// close everything.
     fn finish(&mut self) {
-        let tokens: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for k in tokens {
-            if let Some(conn) = self.conns.get_mut(k) {
-                let _ = conn.drain(&self.shared, &self.stats);
+        let timeout = Duration::from_secs(self.shared.config.extended.shutdown_timeout);
+        let deadline = Instant::now() + timeout;
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+            for k in keys {
+                let done = match self.conns.get_mut(k) {
+                    Some(conn) => conn.drain_step(&self.shared, &self.stats).unwrap_or(true),
+                    None => continue,
+                };
+                if done {
+                    self.close(Token(k));
+                }
             }
+            let now = Instant::now();
+            if self.conns.is_empty() || now >= deadline {
+                break;
+            }
+            // Wait for peers to read (writable) or for more of their bytes.
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            let _ = self.poll.poll(&mut events, Some(wait));
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for k in keys {
             self.close(Token(k));
         }
     }

@@ -135,6 +135,29 @@ impl TestServer {
         }
     }
 
+    /// Send `signal` to a spawned server process.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = self.pid().expect("signals need a spawned server");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("kill");
+    }
+
+    /// Wait up to `timeout` for a spawned server to exit; its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let Backend::Process(child) = &mut self.backend else {
+            return None;
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Pid of a spawned server process.
     pub fn pid(&self) -> Option<u32> {
         match &self.backend {
