@@ -17,15 +17,13 @@ use ahash::RandomState;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
-use slab::{Budget, SlabClasses};
-pub use slab::{ClassId, SlabConfig, PAGE_SIZE};
 pub use meta::{
     DeleteOptions, DeleteOutcome, DeltaDone, DeltaOptions, DeltaOutcome, ItemInfo, ReadOptions,
     ReadState, StoreOptions,
 };
-pub use stripe::{
-    ClassStats, ItemView, StripeStats, Value, BINARY_KEY, FETCHED, HDR, STALE, WON,
-};
+use slab::{Budget, SlabClasses};
+pub use slab::{ClassId, SlabConfig, PAGE_SIZE};
+pub use stripe::{ClassStats, ItemView, StripeStats, Value, BINARY_KEY, FETCHED, HDR, STALE, WON};
 use stripe::{Ctx, Need, NewItem, Stripe, LARGE_OVERHEAD};
 
 /// Fixed hash seeds: placement only has to be stable within one process.
@@ -410,7 +408,11 @@ impl Cache {
             };
             let (len, total, cur_cas) = {
                 let v = s.view(h);
-                (v.value.len(), HDR + key.len() + v.value.len() + data.len(), v.cas)
+                (
+                    v.value.len(),
+                    HDR + key.len() + v.value.len() + data.len(),
+                    v.cas,
+                )
             };
             if opts.compare_cas.is_some_and(|c| c != 0 && c != cur_cas) {
                 unlock(s);
