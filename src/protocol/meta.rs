@@ -238,10 +238,8 @@ pub fn parse<'a>(
     if command == Command::Debug {
         // `me <key> [b]`; anything else on the line is ignored.
         let mut k = Key::text(key);
-        if tokens(after_key).next() == Some(b"b") {
-            if !decode_key(&mut k) {
-                return client(BAD_FORMAT);
-            }
+        if tokens(after_key).next() == Some(b"b") && !decode_key(&mut k) {
+            return client(BAD_FORMAT);
         }
         return complete(k, Flags::default(), Payload::None);
     }
