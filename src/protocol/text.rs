@@ -3,7 +3,7 @@
 //! [`parse`] reads one command line (and, for storage commands, its data
 //! block) from the front of a buffer. Requests borrow from the buffer.
 
-mod number;
+pub(super) mod number;
 
 use super::{Status, KEY_MAX_LENGTH};
 
@@ -49,6 +49,9 @@ impl<'a> Keys<'a> {
 }
 
 /// One classic text request.
+// The meta variant carries its decoded binary key inline (about 200 bytes)
+// so parsing never allocates; a request lives on the stack for one dispatch.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request<'a> {
     /// `get` (`cas == false`) and `gets` (`cas == true`).
@@ -121,6 +124,8 @@ pub enum Request<'a> {
     Stats {
         args: &'a [u8],
     },
+    /// A meta command (`mg ms md ma mn me`), parsed by [`super::meta`].
+    Meta(super::meta::Request<'a>),
 }
 
 /// What was wrong with a request; each maps to one memcached reply.
@@ -205,11 +210,14 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         b"stats" => cx.complete(Request::Stats {
             args: trim_end_spaces(trim_start_spaces(rest)),
         }),
-        // Everything else answers `ERROR`, including the empty line and, for
-        // now, the meta commands (`mg ms md ma mn me`, which memcached 1.6
-        // does serve) and memcached's admin commands (`slabs`,
-        // `lru_crawler`, `watch`, ...). An `ms` line is thus answered
-        // `ERROR` and its data block is then read as a command line.
+        b"mg" | b"ms" | b"md" | b"ma" | b"mn" | b"me" => {
+            match super::meta::parse(command, rest, buf, line_len, limits)? {
+                Status::Complete(req, n) => Ok(Status::Complete(Request::Meta(req), n)),
+                Status::Incomplete => Ok(Status::Incomplete),
+            }
+        }
+        // Everything else answers `ERROR`, including the empty line and
+        // memcached's admin commands (`slabs`, `lru_crawler`, `watch`, ...).
         _ => Err(cx.error(ErrorKind::UnknownCommand, false)),
     }
 }

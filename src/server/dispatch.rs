@@ -8,6 +8,9 @@ use crate::protocol::text::{self, ErrorKind, Request, ShutdownMode, StoreCommand
 use crate::stats::ThreadStats;
 use crate::store::{DeltaError, StoreError, StoreMode, StoreOutcome, Value};
 
+mod meta;
+pub use self::meta::meta;
+
 /// What the connection does after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -242,6 +245,7 @@ pub fn text(
             }
         }
         Request::Stats { args } => super::report::stats(shared, args, out),
+        Request::Meta(req) => return meta(req, shared, stats, out),
     }
     Flow::Continue
 }

@@ -6,6 +6,7 @@
 //! one request holds exactly one stripe lock and never a global one. See
 //! `stripe.rs` for the item layout and `slab.rs` for classes and the budget.
 
+mod meta;
 mod slab;
 mod stripe;
 
@@ -16,9 +17,13 @@ use ahash::RandomState;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
+pub use meta::{
+    DeleteOptions, DeleteOutcome, DeltaDone, DeltaOptions, DeltaOutcome, ItemInfo, ReadOptions,
+    ReadState, StoreOptions,
+};
 use slab::{Budget, SlabClasses};
 pub use slab::{ClassId, SlabConfig, PAGE_SIZE};
-pub use stripe::{ClassStats, ItemView, StripeStats, Value, FETCHED, HDR, STALE, WON};
+pub use stripe::{ClassStats, ItemView, StripeStats, Value, BINARY_KEY, FETCHED, HDR, STALE, WON};
 use stripe::{Ctx, Need, NewItem, Stripe, LARGE_OVERHEAD};
 
 /// Fixed hash seeds: placement only has to be stable within one process.
@@ -270,15 +275,7 @@ impl Cache {
         exptime: i64,
         value: &[u8],
     ) -> Result<StoreOutcome, StoreError> {
-        match mode {
-            StoreMode::Append | StoreMode::Prepend => {
-                self.concat(key, value, mode == StoreMode::Append)
-            }
-            _ => {
-                let exp = self.clock.expiry(exptime);
-                self.put(mode, key, flags, exp, [value, &[]])
-            }
-        }
+        self.store_with(mode, key, flags, exptime, value, &StoreOptions::default())
     }
 
     /// Set, add, replace or cas an item whose value is the concatenation of
@@ -290,6 +287,7 @@ impl Cache {
         flags: u32,
         exp: u32,
         value: [&[u8]; 2],
+        extra: PutExtra,
     ) -> Result<StoreOutcome, StoreError> {
         let mut item = NewItem {
             key,
@@ -297,7 +295,7 @@ impl Cache {
             exp,
             cas: 0,
             value,
-            bits: 0,
+            bits: extra.bits,
         };
         let total = item.total();
         if total > self.config.max_item_size {
@@ -330,15 +328,29 @@ impl Cache {
                 }
                 (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
                 (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
-                (StoreMode::Cas(unique), Some(h)) if s.view(h).cas != unique => {
-                    Some(StoreOutcome::Exists)
+                (StoreMode::Cas(unique), Some(h)) => {
+                    let (cas, old_exp) = (s.view(h).cas, s.view(h).exp);
+                    if cas == unique {
+                        None
+                    } else if extra.invalidate && unique < cas {
+                        // memcached: an older CAS may still store, as a
+                        // stale value that keeps the item's TTL.
+                        item.bits |= STALE;
+                        item.exp = old_exp;
+                        None
+                    } else {
+                        Some(StoreOutcome::Exists)
+                    }
                 }
                 _ => None,
             };
             if let Some(outcome) = refused {
                 break Ok(outcome);
             }
-            item.cas = s.next_cas(ctx.use_cas);
+            item.cas = match extra.new_cas {
+                Some(cas) => cas,
+                None => s.next_cas(ctx.use_cas),
+            };
             let Some(class) = class else {
                 let (kv, charge) = large.take().expect("built above");
                 s.link_large(hash, &item, kv, charge, ctx.now, old);
@@ -379,7 +391,13 @@ impl Cache {
 
     /// Append or prepend: in place when the item's chunk has room, else
     /// rebuild it and store it back only if nobody changed it meanwhile.
-    fn concat(&self, key: &[u8], data: &[u8], append: bool) -> Result<StoreOutcome, StoreError> {
+    fn concat(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        append: bool,
+        opts: &StoreOptions,
+    ) -> Result<StoreOutcome, StoreError> {
         let (i, hash) = self.locate(key);
         for _ in 0..16 {
             let ctx = self.ctx();
@@ -388,16 +406,24 @@ impl Cache {
                 unlock(s);
                 return Ok(StoreOutcome::NotStored);
             };
-            let (len, total) = {
+            let (len, total, cur_cas) = {
                 let v = s.view(h);
-                (v.value.len(), HDR + key.len() + v.value.len() + data.len())
+                (
+                    v.value.len(),
+                    HDR + key.len() + v.value.len() + data.len(),
+                    v.cas,
+                )
             };
+            if opts.compare_cas.is_some_and(|c| c != 0 && c != cur_cas) {
+                unlock(s);
+                return Ok(StoreOutcome::Exists);
+            }
             if total > self.config.max_item_size {
                 unlock(s);
                 return Ok(StoreOutcome::NotStored);
             }
             if s.fits_in_place(&ctx, h, total) {
-                let cas = s.next_cas(ctx.use_cas);
+                let cas = opts.new_cas.unwrap_or_else(|| s.next_cas(ctx.use_cas));
                 s.extend_small(h, data, append, cas, ctx.now);
                 unlock(s);
                 return Ok(StoreOutcome::Stored(cas));
@@ -406,19 +432,27 @@ impl Cache {
             // Copy the old value out (allocating outside the lock), then
             // store the combination with a CAS check.
             let mut buf = Vec::with_capacity(len + data.len());
-            let Some((flags, exp, cas)) = self.read(key, None, |item| {
+            let Some((flags, exp, cas, bits)) = self.read(key, None, |item| {
                 if item.value.len() == len {
                     buf.extend_from_slice(item.value.as_slice());
                 }
-                (item.flags, item.exp, item.cas)
+                (item.flags, item.exp, item.cas, item.bits)
             }) else {
                 return Ok(StoreOutcome::NotStored);
             };
             if buf.len() != len {
                 continue;
             }
+            if opts.compare_cas.is_some_and(|c| c != 0 && c != cas) {
+                return Ok(StoreOutcome::Exists);
+            }
             let pieces: [&[u8]; 2] = if append { [&buf, data] } else { [data, &buf] };
-            match self.put(StoreMode::Cas(cas), key, flags, exp, pieces) {
+            let extra = PutExtra {
+                new_cas: opts.new_cas,
+                bits: bits & (STALE | BINARY_KEY),
+                invalidate: false,
+            };
+            match self.put(StoreMode::Cas(cas), key, flags, exp, pieces, extra) {
                 Ok(StoreOutcome::Exists) => continue,
                 Ok(StoreOutcome::NotFound) => return Ok(StoreOutcome::NotStored),
                 Err(StoreError::TooLarge) => return Ok(StoreOutcome::NotStored),
@@ -478,7 +512,8 @@ impl Cache {
                 return Ok(new);
             }
             unlock(s);
-            match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &[]]) {
+            let extra = PutExtra::default();
+            match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &[]], extra) {
                 Ok(StoreOutcome::Stored(_)) => return Ok(new),
                 Ok(StoreOutcome::NotFound) => return Err(DeltaError::NotFound),
                 Ok(_) => continue,
@@ -623,6 +658,17 @@ impl Cache {
     pub fn stripe_count(&self) -> usize {
         self.stripes.len()
     }
+}
+
+/// What a meta store adds to a plain [`Cache::put`].
+#[derive(Debug, Default, Clone, Copy)]
+struct PutExtra {
+    /// The new item's CAS unique (meta `E`), instead of a fresh one.
+    new_cas: Option<u64>,
+    /// Status bits the new item starts with.
+    bits: u8,
+    /// A `Cas` older than the item's stores a stale value (meta `I`).
+    invalidate: bool,
 }
 
 /// Release a stripe lock, freeing afterwards whatever it gave up.

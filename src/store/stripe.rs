@@ -48,6 +48,8 @@ pub const FETCHED: u8 = 4;
 pub const STALE: u8 = 8;
 /// Meta protocol: a win token was handed out for this item (`Z` for others).
 pub const WON: u8 = 16;
+/// Meta protocol: the key arrived base64-encoded (`b`) and is echoed so.
+pub const BINARY_KEY: u8 = 32;
 
 /// Refers to an item: a chunk `(page << SLOT_BITS) | slot`, or with
 /// [`LARGE`] set, an entry of the stripe's large-item slab.
@@ -378,6 +380,21 @@ impl Stripe {
 
     pub fn set_exp(&mut self, h: Handle, exp: u32) {
         wr32(self.hdr_mut(h), EXP, exp);
+    }
+
+    /// Set then clear status bits ([`STALE`], [`WON`], ...) of an item.
+    pub fn set_bits(&mut self, h: Handle, set: u8, clear: u8) {
+        let hdr = self.hdr_mut(h);
+        hdr[BITS] = (hdr[BITS] | set) & !clear;
+    }
+
+    pub fn set_cas(&mut self, h: Handle, cas: u64) {
+        wr64(self.hdr_mut(h), CAS, cas);
+    }
+
+    /// The slab class of a small item; `None` for a large one.
+    pub fn class_of(&self, h: Handle) -> Option<ClassId> {
+        (h & LARGE == 0).then(|| self.page(h).class)
     }
 
     /// A fresh CAS unique: never repeats, never 0, no shared counter.

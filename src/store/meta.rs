@@ -1,0 +1,455 @@
+//! The store operations the meta protocol needs, in domain terms: reads
+//! that may vivify a placeholder, hand out a recache ("win") token or touch;
+//! stores and deletes that compare CAS, invalidate (mark stale) or set an
+//! explicit CAS; arithmetic that may create its counter; and an inspection
+//! that changes nothing.
+//!
+//! The rules are memcached 1.6.18's (`proto_text.c`, `items.c`): an item
+//! hands out one win token ([`WON`]) until it is replaced or invalidated
+//! again; a stale item ([`STALE`]) gives the token to the first reader.
+
+use super::stripe::NewItem;
+use super::{
+    unlock, Cache, ClassId, DeltaError, ItemView, PutExtra, StoreError, StoreMode, StoreOutcome,
+    Stripe, BINARY_KEY, FETCHED, HDR, STALE, WON,
+};
+
+/// How often an operation retries after losing a race with a writer.
+const RETRIES: usize = 16;
+
+/// What a read may do besides reading.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// On a miss, create an empty placeholder with this exptime and give the
+    /// caller the win token.
+    pub vivify: Option<i64>,
+    /// Win the recache token if the item expires sooner than this exptime.
+    pub recache_below: Option<i64>,
+    /// Set a new exptime (touch).
+    pub touch: Option<i64>,
+    /// The touch happens before the recache check (memcached applies the
+    /// flags in request order).
+    pub touch_first: bool,
+    /// Leave the access time and the fetched bit alone.
+    pub no_bump: bool,
+    /// CAS unique of a vivified placeholder.
+    pub new_cas: Option<u64>,
+}
+
+/// What a read saw, before it changed anything.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadState {
+    /// This read created the item (a vivified placeholder).
+    pub created: bool,
+    /// This caller won the recache token (`W`).
+    pub won: bool,
+    /// Another caller already holds the token (`Z`).
+    pub already_won: bool,
+    /// The item is stale (`X`).
+    pub stale: bool,
+    /// The item had been read before this read (`h`).
+    pub fetched_before: bool,
+    /// Seconds since the previous access (`l`).
+    pub idle: u32,
+    /// Relative expiry before this read changed it (0: never).
+    pub exp_before: u32,
+    /// The relative time of the read.
+    pub now: u32,
+}
+
+/// What a store adds to a plain [`StoreMode`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Store only if the item's CAS unique is this one. With `Set` and
+    /// `Replace` this is a `cas`; `Add` ignores it; `Append` and `Prepend`
+    /// check it unless it is 0.
+    pub compare_cas: Option<u64>,
+    /// With `compare_cas`: a CAS unique older than the item's still stores,
+    /// as a stale value.
+    pub invalidate: bool,
+    /// The stored item's CAS unique, instead of a fresh one.
+    pub new_cas: Option<u64>,
+    /// The key is binary (it arrived base64-encoded).
+    pub binary_key: bool,
+}
+
+/// What a delete may do instead of removing the item.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// Act only if the item's CAS unique is this one.
+    pub compare_cas: Option<u64>,
+    /// Mark the item stale with a new CAS unique instead of removing it.
+    pub invalidate: bool,
+    /// With `invalidate`: a new exptime for the stale item.
+    pub exptime: Option<i64>,
+    /// Keep the item but drop its value.
+    pub drop_value: bool,
+    /// The new CAS unique, instead of a fresh one.
+    pub new_cas: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// Removed, invalidated or emptied.
+    Deleted,
+    NotFound,
+    /// `compare_cas` did not match.
+    Exists,
+}
+
+/// What arithmetic may do besides the delta.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaOptions {
+    /// Act only if the item's CAS unique is this one.
+    pub compare_cas: Option<u64>,
+    /// On a miss, create the counter with this exptime and initial value.
+    pub vivify: Option<(i64, u64)>,
+    /// On success, set this exptime.
+    pub touch: Option<i64>,
+    /// The new CAS unique, instead of a fresh one.
+    pub new_cas: Option<u64>,
+}
+
+/// A counter after arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeltaDone {
+    pub value: u64,
+    pub cas: u64,
+    /// Relative expiry before and after the operation.
+    pub exp_before: u32,
+    pub exp: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaOutcome {
+    Applied(DeltaDone),
+    /// The counter was missing and was created with its initial value.
+    Created(DeltaDone),
+    /// `compare_cas` did not match.
+    Exists,
+}
+
+/// An item's metadata, as `me` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemInfo {
+    /// Relative expiry (0: never).
+    pub exp: u32,
+    /// Seconds since the last access.
+    pub idle: u32,
+    pub cas: u64,
+    pub fetched: bool,
+    /// Slab class; `None` for a large item.
+    pub class: Option<ClassId>,
+    /// Bytes the item occupies: header, key and value.
+    pub size: usize,
+    pub binary_key: bool,
+    pub now: u32,
+}
+
+impl Cache {
+    /// A storage command with meta options. `exptime` follows the protocol.
+    pub fn store_with(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+        opts: &StoreOptions,
+    ) -> Result<StoreOutcome, StoreError> {
+        let bits = if opts.binary_key { BINARY_KEY } else { 0 };
+        let extra = PutExtra {
+            new_cas: opts.new_cas,
+            bits,
+            invalidate: opts.invalidate,
+        };
+        let mode = match (mode, opts.compare_cas) {
+            (StoreMode::Set | StoreMode::Replace, Some(cas)) => StoreMode::Cas(cas),
+            (mode, _) => mode,
+        };
+        match mode {
+            StoreMode::Append | StoreMode::Prepend => {
+                self.concat(key, value, mode == StoreMode::Append, opts)
+            }
+            _ => {
+                let exp = self.clock.expiry(exptime);
+                self.put(mode, key, flags, exp, [value, &[]], extra)
+            }
+        }
+    }
+
+    /// A read with meta options: `f` sees the item (after this read's
+    /// changes) and what the read saw before it changed anything.
+    pub fn read_with<R>(
+        &self,
+        key: &[u8],
+        opts: &ReadOptions,
+        f: impl FnOnce(&ItemView, &ReadState) -> R,
+    ) -> Option<R> {
+        let mut f = Some(f);
+        let mut created = false;
+        for _ in 0..RETRIES {
+            if let Some(r) = self.read_locked(key, opts, created, &mut f) {
+                return Some(r);
+            }
+            let exptime = opts.vivify?;
+            // Miss: store a placeholder outside the lock (a page may have to
+            // be allocated). Whoever's add wins gets the token; a loser
+            // finds the placeholder on its next look.
+            let exp = self.clock.expiry(exptime);
+            let extra = PutExtra {
+                new_cas: opts.new_cas,
+                bits: WON,
+                invalidate: false,
+            };
+            created = matches!(
+                self.put(StoreMode::Add, key, 0, exp, [&[], &[]], extra),
+                Ok(StoreOutcome::Stored(_))
+            );
+        }
+        None
+    }
+
+    fn read_locked<R, F: FnOnce(&ItemView, &ReadState) -> R>(
+        &self,
+        key: &[u8],
+        opts: &ReadOptions,
+        created: bool,
+        f: &mut Option<F>,
+    ) -> Option<R> {
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let h = s.lookup(&ctx, hash, key)?;
+        let (bits, exp_before, time) = {
+            let v = s.view(h);
+            (v.bits, v.exp, v.time)
+        };
+        let mut state = ReadState {
+            created,
+            won: created,
+            already_won: !created && bits & WON != 0,
+            stale: bits & STALE != 0,
+            fetched_before: bits & FETCHED != 0,
+            idle: ctx.now.saturating_sub(time),
+            exp_before,
+            now: ctx.now,
+        };
+        let touch = opts.touch.map(|t| self.clock.expiry(t));
+        let mut exp = exp_before;
+        if opts.touch_first {
+            exp = touch.unwrap_or(exp);
+        }
+        if let Some(below) = opts.recache_below {
+            let below = self.clock.expiry(below);
+            if bits & WON == 0 && !created && exp != 0 && exp < below {
+                state.won = true;
+            }
+        }
+        if let Some(t) = touch {
+            s.set_exp(h, t);
+        }
+        if state.stale && bits & WON == 0 {
+            state.won = true;
+        }
+        if state.won {
+            s.set_bits(h, WON, 0);
+        }
+        if !opts.no_bump {
+            s.mark_used(h, ctx.now, true);
+        }
+        let f = f.take().expect("called once");
+        let r = f(&s.view(h), &state);
+        unlock(s);
+        Some(r)
+    }
+
+    /// A delete with meta options.
+    pub fn delete_with(&self, key: &[u8], opts: &DeleteOptions) -> DeleteOutcome {
+        let (i, hash) = self.locate(key);
+        for _ in 0..RETRIES {
+            let ctx = self.ctx();
+            let mut s = self.lock(i);
+            let Some(h) = s.lookup(&ctx, hash, key) else {
+                unlock(s);
+                return DeleteOutcome::NotFound;
+            };
+            let (cas, flags, exp, bits) = {
+                let v = s.view(h);
+                (v.cas, v.flags, v.exp, v.bits)
+            };
+            if opts.compare_cas.is_some_and(|c| c != cas) {
+                unlock(s);
+                return DeleteOutcome::Exists;
+            }
+            let exp = match (opts.invalidate, opts.exptime) {
+                (true, Some(t)) => self.clock.expiry(t),
+                _ => exp,
+            };
+            if !opts.drop_value {
+                if opts.invalidate {
+                    // Stale, with a new CAS, and the token free for the
+                    // next reader.
+                    let new = opts.new_cas.unwrap_or_else(|| s.next_cas(ctx.use_cas));
+                    s.set_bits(h, STALE, WON);
+                    s.set_cas(h, new);
+                    s.set_exp(h, exp);
+                } else {
+                    s.unlink(h);
+                }
+                unlock(s);
+                return DeleteOutcome::Deleted;
+            }
+            unlock(s);
+            // Drop the value: store an empty item in its place, if nobody
+            // changed it meanwhile.
+            let keep = bits & BINARY_KEY | if opts.invalidate { STALE } else { 0 };
+            let extra = PutExtra {
+                new_cas: opts.new_cas,
+                bits: keep,
+                invalidate: false,
+            };
+            match self.put(StoreMode::Cas(cas), key, flags, exp, [&[], &[]], extra) {
+                Ok(StoreOutcome::Stored(_)) => return DeleteOutcome::Deleted,
+                Ok(StoreOutcome::NotFound) => return DeleteOutcome::NotFound,
+                Ok(_) => continue,
+                // An empty item always fits; memory refused: remove it.
+                Err(_) => {
+                    self.delete(key);
+                    return DeleteOutcome::Deleted;
+                }
+            }
+        }
+        DeleteOutcome::Exists
+    }
+
+    /// Arithmetic with meta options: `incr` adds (wrapping), else subtracts
+    /// (stopping at 0).
+    pub fn delta_with(
+        &self,
+        key: &[u8],
+        delta: u64,
+        incr: bool,
+        opts: &DeltaOptions,
+    ) -> Result<DeltaOutcome, DeltaError> {
+        let (i, hash) = self.locate(key);
+        for _ in 0..RETRIES {
+            let ctx = self.ctx();
+            let mut s = self.lock(i);
+            let Some(h) = s.lookup(&ctx, hash, key) else {
+                unlock(s);
+                let Some((exptime, initial)) = opts.vivify else {
+                    return Err(DeltaError::NotFound);
+                };
+                let exp = self.clock.expiry(opts.touch.unwrap_or(exptime));
+                let mut digits = itoa::Buffer::new();
+                let text = digits.format(initial).as_bytes();
+                let extra = PutExtra {
+                    new_cas: opts.new_cas,
+                    ..PutExtra::default()
+                };
+                match self.put(StoreMode::Add, key, 0, exp, [text, &[]], extra) {
+                    Ok(StoreOutcome::Stored(cas)) => {
+                        return Ok(DeltaOutcome::Created(DeltaDone {
+                            value: initial,
+                            cas,
+                            exp_before: 0,
+                            exp,
+                        }))
+                    }
+                    // Someone else created it: apply the delta to theirs.
+                    Ok(_) => continue,
+                    Err(_) => return Err(DeltaError::OutOfMemory),
+                }
+            };
+            let (current, len, flags, exp_before, cas) = {
+                let v = s.view(h);
+                (
+                    super::parse_counter(v.value.as_slice()),
+                    v.value.len(),
+                    v.flags,
+                    v.exp,
+                    v.cas,
+                )
+            };
+            if opts.compare_cas.is_some_and(|c| c != cas) {
+                unlock(s);
+                return Ok(DeltaOutcome::Exists);
+            }
+            let Some(current) = current else {
+                unlock(s);
+                return Err(DeltaError::NonNumeric);
+            };
+            let value = if incr {
+                current.wrapping_add(delta)
+            } else {
+                current.saturating_sub(delta)
+            };
+            let exp = opts.touch.map_or(exp_before, |t| self.clock.expiry(t));
+            let mut digits = itoa::Buffer::new();
+            let text = digits.format(value).as_bytes();
+            if text.len() <= len && !Stripe::is_large(h) {
+                let mut padded = [b' '; 20];
+                padded[..text.len()].copy_from_slice(text);
+                let new_cas = opts.new_cas.unwrap_or_else(|| s.next_cas(ctx.use_cas));
+                let item = NewItem {
+                    key,
+                    flags,
+                    exp,
+                    cas: new_cas,
+                    value: [&padded[..len], &[]],
+                    bits: 0,
+                };
+                s.rewrite_small(h, &item, ctx.now);
+                unlock(s);
+                return Ok(DeltaOutcome::Applied(DeltaDone {
+                    value,
+                    cas: new_cas,
+                    exp_before,
+                    exp,
+                }));
+            }
+            unlock(s);
+            let extra = PutExtra {
+                new_cas: opts.new_cas,
+                ..PutExtra::default()
+            };
+            match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &[]], extra) {
+                Ok(StoreOutcome::Stored(new_cas)) => {
+                    return Ok(DeltaOutcome::Applied(DeltaDone {
+                        value,
+                        cas: new_cas,
+                        exp_before,
+                        exp,
+                    }))
+                }
+                Ok(StoreOutcome::NotFound) => continue,
+                Ok(_) => continue,
+                Err(_) => return Err(DeltaError::OutOfMemory),
+            }
+        }
+        Err(DeltaError::NotFound)
+    }
+
+    /// An item's metadata, without bumping or marking it fetched.
+    pub fn inspect(&self, key: &[u8]) -> Option<ItemInfo> {
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let h = s.lookup(&ctx, hash, key)?;
+        let class = s.class_of(h);
+        let v = s.view(h);
+        let info = ItemInfo {
+            exp: v.exp,
+            idle: ctx.now.saturating_sub(v.time),
+            cas: v.cas,
+            fetched: v.bits & FETCHED != 0,
+            class,
+            size: HDR + v.key.len() + v.value.len(),
+            binary_key: v.bits & BINARY_KEY != 0,
+            now: ctx.now,
+        };
+        unlock(s);
+        Some(info)
+    }
+}
