@@ -268,6 +268,8 @@ pub struct Config {
     /// Warnings found while parsing (e.g. many threads); see
     /// [`Config::log_startup_notes`].
     pub warnings: Vec<String>,
+    /// `logfile PATH` from a config file: where the log goes.
+    pub logfile: Option<PathBuf>,
 }
 
 fn default_threads() -> usize {
@@ -321,6 +323,7 @@ impl Default for Config {
             napi_ids: None,
             extended: Extended::default(),
             warnings: Vec::new(),
+            logfile: None,
         }
     }
 }
@@ -551,6 +554,11 @@ struct Cli {
     /// Print license and exit
     #[arg(short = 'i', long = "license")]
     license: bool,
+    /// Read options from FILE first, in the format of Debian's
+    /// /etc/memcached.conf (one option per line, # comments, `logfile PATH`);
+    /// command-line flags override it
+    #[arg(long = "config-file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
     /// Save PID in FILE
     #[arg(
         short = 'P',
@@ -1029,11 +1037,112 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let (args, file) = expand_config_file(args)?;
     let matches = Cli::command()
         .try_get_matches_from(args)
         .map_err(from_clap)?;
     let cli = Cli::from_arg_matches(&matches).map_err(from_clap)?;
-    build(cli)
+    let mut config = build(cli)?;
+    if let Some(file) = file {
+        config.logfile = file.logfile;
+        config.warnings.extend(file.notes);
+    }
+    Ok(config)
+}
+
+/// What a config file said beyond plain options.
+struct ConfigFile {
+    logfile: Option<PathBuf>,
+    notes: Vec<String>,
+}
+
+/// With `--config-file FILE`, put the file's options before the command
+/// line's, dropping any the command line also gives (so it overrides even
+/// repeatable flags such as `-l`).
+fn expand_config_file(
+    args: Vec<OsString>,
+) -> Result<(Vec<OsString>, Option<ConfigFile>), ConfigError> {
+    let invalid = |e: String| ConfigError::invalid("--config-file", e);
+    let mut path = None;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    rest.extend(iter.next());
+    while let Some(a) = iter.next() {
+        let s = a.to_string_lossy();
+        if s == "--config-file" {
+            path = Some(PathBuf::from(
+                iter.next()
+                    .ok_or_else(|| invalid("needs a file name".into()))?,
+            ));
+        } else if let Some(p) = s.strip_prefix("--config-file=") {
+            path = Some(PathBuf::from(p));
+        } else {
+            rest.push(a);
+        }
+    }
+    let Some(path) = path else {
+        return Ok((rest, None));
+    };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    let given: Vec<String> = rest[1..]
+        .iter()
+        .filter_map(|a| flag_id(&a.to_string_lossy()))
+        .collect();
+    let mut file = ConfigFile {
+        logfile: None,
+        notes: Vec::new(),
+    };
+    let mut merged = vec![rest[0].clone()];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first == "logfile" {
+            file.logfile = words.next().map(PathBuf::from);
+            continue;
+        }
+        let Some(id) = flag_id(first) else {
+            return Err(invalid(format!(
+                "{}:{}: not an option: {line}",
+                path.display(),
+                n + 1
+            )));
+        };
+        if id == "daemon" {
+            // Debian's file says -d for its init script; a service manager
+            // (or the foreground) decides that here.
+            file.notes.push(format!(
+                "{}: -d ignored; run under a service manager instead",
+                path.display()
+            ));
+            continue;
+        }
+        if given.contains(&id) {
+            continue;
+        }
+        merged.push(first.into());
+        merged.extend(words.map(OsString::from));
+    }
+    merged.extend(rest.into_iter().skip(1));
+    Ok((merged, Some(file)))
+}
+
+/// The clap id of the option an argument names (`-m64`, `-vv`, `--port=1`).
+fn flag_id(arg: &str) -> Option<String> {
+    let cmd = Cli::command();
+    let found = if let Some(long) = arg.strip_prefix("--") {
+        let long = long.split('=').next().unwrap_or("");
+        cmd.get_arguments().find(|a| a.get_long() == Some(long))
+    } else {
+        let short = arg.strip_prefix('-')?.chars().next()?;
+        cmd.get_arguments().find(|a| a.get_short() == Some(short))
+    };
+    found.map(|a| a.get_id().to_string())
 }
 
 fn build(cli: Cli) -> Result<Config, ConfigError> {

@@ -84,7 +84,21 @@ fn init_logging(config: &Config) {
         2 => "debug",
         _ => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level));
+    if let Some(path) = &config.logfile {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => {
+                builder.target(env_logger::Target::Pipe(Box::new(file)));
+            }
+            Err(e) => eprintln!("ferrocache: cannot open logfile {}: {e}", path.display()),
+        }
+    }
+    builder.init();
 }
 
 /// `-u USER`: as root, switch to that user after binding (memcached's rule;

@@ -91,3 +91,122 @@ fn user_flag_drops_root_privileges() {
     assert!(uids.iter().all(|&u| u == nobody.uid.as_raw()), "{uid_line}");
     server.conn().assert_usable();
 }
+
+/// Debian 12's stock /etc/memcached.conf, as shipped.
+const DEBIAN_MEMCACHED_CONF: &str = "\
+# memcached default config file
+# 2003 - Jay Bonci <jaybonci@debian.org>
+# This configuration file is read by the start-memcached script provided as
+# part of the Debian GNU/Linux distribution.
+
+# Run memcached as a daemon. This command is implied, and is not needed for the
+# daemon to run. See the README.Debian that comes with this package for more
+# information.
+-d
+
+# Log memcached's output to /var/log/memcached
+logfile /var/log/memcached.log
+
+# Be verbose
+# -v
+
+# Be even more verbose (print client commands as well)
+# -vv
+
+# Start with a cap of 64 megs of memory. It's reasonable, and the daemon default
+# Note that the daemon will grow to this size, but does not start out holding this much
+# memory
+-m 64
+
+# Default connection port is 11211
+-p 11211
+
+# Run the daemon as root. The start-memcached will default to running as root if no
+# -u command is present in this config file
+-u memcache
+
+# Specify which IP address to listen on. The default is to listen on all IP addresses
+# This parameter is one of the only security measures that memcached has, so make sure
+# it's listening on a firewalled interface.
+-l 127.0.0.1
+
+# Limit the number of simultaneous incoming connections. The daemon default is 1024
+# -c 1024
+
+# Lock down all paged memory. Consult with the README file found in the Debian
+# distribution for more information and the man page for the limitation on this
+# feature
+# -k
+
+# Return error when memory is exhausted (rather than removing items)
+# -M
+
+# Maximize core file limit
+# -r
+
+# Use a file path for a pid file
+-P /var/run/memcached/memcached.pid
+";
+
+/// Debian's stock config file works unchanged; the command line (here the
+/// port, added by the harness, and the pid file) overrides it.
+#[test]
+fn debian_memcached_conf_works() {
+    if common::is_memcached() {
+        return;
+    }
+    // Keep the test's log out of /var/log; everything else is as shipped.
+    let log = temp_path("memcached.log");
+    let conf = DEBIAN_MEMCACHED_CONF.replace("/var/log/memcached.log", log.to_str().unwrap());
+    let path = temp_path("memcached.conf");
+    std::fs::write(&path, conf).unwrap();
+    let pidfile = temp_path("conf.pid");
+    let server = TestServer::spawn(&[
+        "--config-file",
+        path.to_str().unwrap(),
+        "-P",
+        pidfile.to_str().unwrap(),
+        "-c",
+        "900",
+        "-vv",
+    ]);
+    let mut c = server.conn();
+    let settings = c.stats("settings");
+    let get = |k: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("maxbytes"), (64u64 << 20).to_string());
+    assert_eq!(
+        get("tcpport"),
+        server.addr.port().to_string(),
+        "the command line's -p wins"
+    );
+    assert_eq!(get("inter"), "127.0.0.1");
+    assert_eq!(get("maxconns"), "900");
+    assert!(pidfile.exists(), "the command line's -P wins");
+    c.roundtrip(
+        b"set a 0 0 1\r\nx\r\nget a\r\n",
+        b"STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n",
+    );
+    if nix::unistd::geteuid().is_root() {
+        let memcache = nix::unistd::User::from_name("memcache")
+            .unwrap()
+            .expect("user memcache");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", server.pid().unwrap())).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            uid.contains(&memcache.uid.as_raw().to_string()),
+            "-u memcache applied: {uid}"
+        );
+    }
+    assert!(std::fs::metadata(&log).is_ok(), "logfile honoured");
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&pidfile);
+}

@@ -6,6 +6,7 @@
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
@@ -21,6 +22,8 @@ const RBUF_INITIAL: usize = 16 * 1024;
 /// Unsent reply bytes above which a connection stops parsing requests until
 /// its peer reads (back-pressure).
 const WBUF_HIGH: usize = 1 << 20;
+/// At shutdown, a connection whose peer sent nothing for this long is done.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
 pub enum Stream {
     Tcp(TcpStream),
@@ -110,6 +113,8 @@ pub struct Conn {
     wpos: usize,
     /// The peer closed its side; finish what was read, then close.
     eof: bool,
+    /// During a graceful shutdown: when input last arrived.
+    quiet_since: Option<Instant>,
     /// Close once the replies are written (`quit`, protocol errors).
     closing: bool,
     pub session: Session,
@@ -128,6 +133,7 @@ impl Conn {
             wbuf: Vec::with_capacity(RBUF_INITIAL),
             wpos: 0,
             eof: false,
+            quiet_since: None,
             closing: false,
             session: Session::default(),
         }
@@ -180,9 +186,12 @@ impl Conn {
 
     /// One step of a graceful shutdown: read what the peer already sent,
     /// execute all of it (no `-R` budget), and write the replies. True once
-    /// nothing is left to read and every reply is out.
+    /// every reply is out and the peer has closed or gone quiet: bytes still
+    /// in flight when the stop came are answered too, and closing a socket
+    /// with unread input (which would reset the peer) is avoided.
     pub fn drain_step(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<bool> {
         let mut budget = usize::MAX;
+        let quiet_since = *self.quiet_since.get_or_insert_with(Instant::now);
         loop {
             match self.process(shared, stats, &mut budget) {
                 Progress::Backpressure => {
@@ -194,11 +203,17 @@ impl Conn {
                 Progress::Close | Progress::Shutdown => self.closing = true,
                 Progress::NeedInput | Progress::Budget => {}
             }
-            if self.closing || self.eof || self.fill(shared, stats)? == 0 {
+            if self.closing || self.eof {
                 break;
             }
+            if self.fill(shared, stats)? == 0 {
+                break;
+            }
+            self.quiet_since = Some(Instant::now());
         }
-        self.flush(stats)
+        let flushed = self.flush(stats)?;
+        let quiet = self.quiet_since.unwrap_or(quiet_since).elapsed() >= DRAIN_QUIET;
+        Ok(flushed && (self.closing || self.eof || quiet))
     }
 
     /// Parse and execute buffered requests.

@@ -45,6 +45,9 @@ pub struct Shared {
     pub tcp_port: u16,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
     shutting_down: AtomicBool,
+    /// The listener may still hand over connections (its backlog is drained
+    /// at shutdown, so clients that already connected are answered).
+    accepting: AtomicBool,
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 
@@ -56,6 +59,14 @@ impl Shared {
     /// Ask every thread to stop.
     pub fn shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
+    fn wake_all(&self) {
         for w in self.wakers.lock().iter() {
             let _ = w.wake();
         }
@@ -132,6 +143,7 @@ impl Server {
             tcp_port,
             conns: Mutex::new(slab::Slab::new()),
             shutting_down: AtomicBool::new(false),
+            accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
         Ok(Server {
@@ -295,7 +307,7 @@ impl Acceptor {
                 }
                 log::error!("listener poll failed: {e}");
                 self.shared.shutdown();
-                return;
+                break;
             }
             for event in events.iter() {
                 if event.token() != STOP {
@@ -303,6 +315,14 @@ impl Acceptor {
                 }
             }
         }
+        // Clients whose connections completed before the stop are in the
+        // backlog: take them too, so they are answered rather than reset.
+        for i in 0..self.listeners.len() {
+            self.accept_all(i);
+        }
+        self.listeners.clear();
+        self.shared.accepting.store(false, Ordering::Release);
+        self.shared.wake_all();
     }
 
     /// Accept until the listener would block.

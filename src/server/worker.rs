@@ -134,6 +134,9 @@ impl Worker {
         let deadline = Instant::now() + timeout;
         let mut events = Events::with_capacity(1024);
         loop {
+            // Connections the listener took from its backlog at the stop.
+            let accepting = self.shared.is_accepting();
+            self.adopt();
             let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
             for k in keys {
                 let done = match self.conns.get_mut(k) {
@@ -145,7 +148,8 @@ impl Worker {
                 }
             }
             let now = Instant::now();
-            if self.conns.is_empty() || now >= deadline {
+            if (self.conns.is_empty() && !accepting && self.incoming.is_empty()) || now >= deadline
+            {
                 break;
             }
             // Wait for peers to read (writable) or for more of their bytes.
