@@ -100,6 +100,25 @@ pub enum DeltaError {
     NonNumeric,
     /// The result needed memory that `-M` refused.
     OutOfMemory,
+    /// The item's CAS unique is not the one the caller expected.
+    Exists,
+}
+
+/// What [`Cache::delete_if`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Deleted,
+    NotFound,
+    /// The item's CAS unique is not the one the caller expected.
+    Exists,
+}
+
+/// How [`Cache::delta_with`] treats a missing counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seed {
+    /// The value a missing counter starts at (the delta is not applied).
+    pub initial: u64,
+    pub exptime: i64,
 }
 
 /// Store-wide figures for `stats`.
@@ -251,12 +270,24 @@ impl Cache {
     }
 
     pub fn delete(&self, key: &[u8]) -> bool {
+        self.delete_if(key, 0) == Removed::Deleted
+    }
+
+    /// Delete `key` if its CAS unique is `cas` (0: whatever it is).
+    pub fn delete_if(&self, key: &[u8], cas: u64) -> Removed {
         let (i, hash) = self.locate(key);
         let ctx = self.ctx();
         let mut s = self.lock(i);
-        let found = s.lookup(&ctx, hash, key).map(|h| s.unlink(h)).is_some();
+        let outcome = match s.lookup(&ctx, hash, key) {
+            None => Removed::NotFound,
+            Some(h) if cas != 0 && s.view(h).cas != cas => Removed::Exists,
+            Some(h) => {
+                s.unlink(h);
+                Removed::Deleted
+            }
+        };
         unlock(s);
-        found
+        outcome
     }
 
     // ---- writes --------------------------------------------------------
@@ -272,7 +303,7 @@ impl Cache {
     ) -> Result<StoreOutcome, StoreError> {
         match mode {
             StoreMode::Append | StoreMode::Prepend => {
-                self.concat(key, value, mode == StoreMode::Append)
+                self.concat(key, value, mode == StoreMode::Append, 0)
             }
             _ => {
                 let exp = self.clock.expiry(exptime);
@@ -377,9 +408,27 @@ impl Cache {
         result
     }
 
+    /// Append or prepend `data` if the item's CAS unique is `cas` (0:
+    /// whatever it is); `Exists` when it is not.
+    pub fn concat_if(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        append: bool,
+        cas: u64,
+    ) -> Result<StoreOutcome, StoreError> {
+        self.concat(key, data, append, cas)
+    }
+
     /// Append or prepend: in place when the item's chunk has room, else
     /// rebuild it and store it back only if nobody changed it meanwhile.
-    fn concat(&self, key: &[u8], data: &[u8], append: bool) -> Result<StoreOutcome, StoreError> {
+    fn concat(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        append: bool,
+        expect_cas: u64,
+    ) -> Result<StoreOutcome, StoreError> {
         let (i, hash) = self.locate(key);
         for _ in 0..16 {
             let ctx = self.ctx();
@@ -388,6 +437,10 @@ impl Cache {
                 unlock(s);
                 return Ok(StoreOutcome::NotStored);
             };
+            if expect_cas != 0 && s.view(h).cas != expect_cas {
+                unlock(s);
+                return Ok(StoreOutcome::Exists);
+            }
             let (len, total) = {
                 let v = s.view(h);
                 (v.value.len(), HDR + key.len() + v.value.len() + data.len())
@@ -432,14 +485,44 @@ impl Cache {
     /// upwards and stopping at 0 downwards. A shorter result is padded with
     /// spaces in place, as memcached does.
     pub fn delta(&self, key: &[u8], delta: u64, incr: bool) -> Result<u64, DeltaError> {
+        self.delta_with(key, delta, incr, 0, None).map(|(n, _)| n)
+    }
+
+    /// [`Cache::delta`], only if the item's CAS unique is `cas` (0: any),
+    /// creating a missing counter from `seed` when given. Returns the new
+    /// value and the item's new CAS unique.
+    pub fn delta_with(
+        &self,
+        key: &[u8],
+        delta: u64,
+        incr: bool,
+        cas: u64,
+        seed: Option<Seed>,
+    ) -> Result<(u64, u64), DeltaError> {
+        let expect_cas = cas;
         let (i, hash) = self.locate(key);
         for _ in 0..16 {
             let ctx = self.ctx();
             let mut s = self.lock(i);
             let Some(h) = s.lookup(&ctx, hash, key) else {
                 unlock(s);
-                return Err(DeltaError::NotFound);
+                let Some(seed) = seed else {
+                    return Err(DeltaError::NotFound);
+                };
+                let mut digits = itoa::Buffer::new();
+                let text = digits.format(seed.initial).as_bytes();
+                let exp = self.clock.expiry(seed.exptime);
+                match self.put(StoreMode::Add, key, 0, exp, [text, &[]]) {
+                    Ok(StoreOutcome::Stored(cas)) => return Ok((seed.initial, cas)),
+                    // Someone created it meanwhile: apply the delta to theirs.
+                    Ok(_) => continue,
+                    Err(_) => return Err(DeltaError::OutOfMemory),
+                }
             };
+            if expect_cas != 0 && s.view(h).cas != expect_cas {
+                unlock(s);
+                return Err(DeltaError::Exists);
+            }
             let (current, len, flags, exp, cas) = {
                 let v = s.view(h);
                 (
@@ -475,11 +558,11 @@ impl Cache {
                 };
                 s.rewrite_small(h, &item, ctx.now);
                 unlock(s);
-                return Ok(new);
+                return Ok((new, cas));
             }
             unlock(s);
             match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &[]]) {
-                Ok(StoreOutcome::Stored(_)) => return Ok(new),
+                Ok(StoreOutcome::Stored(cas)) => return Ok((new, cas)),
                 Ok(StoreOutcome::NotFound) => return Err(DeltaError::NotFound),
                 Ok(_) => continue,
                 Err(_) => return Err(DeltaError::OutOfMemory),
