@@ -81,25 +81,49 @@ fn set(c: &mut common::Conn, key: &[u8], flags: u32, value: &[u8]) -> u64 {
 fn get_set_add_replace_exact_packets() {
     let server = TestServer::start(&[]);
     let mut c = server.conn();
-    assert_eq!(call(&mut c, &req(GET, &[], b"k", &[], 7, 0)), fail(GET, 1, 7, NOT_FOUND));
+    assert_eq!(
+        call(&mut c, &req(GET, &[], b"k", &[], 7, 0)),
+        fail(GET, 1, 7, NOT_FOUND)
+    );
     // GetK misses carry the key instead of a message.
     assert_eq!(
         call(&mut c, &req(GETK, &[], b"k", &[], 8, 0)),
-        Resp { key: b"k".to_vec(), ..fail(GETK, 1, 8, b"") }
+        Resp {
+            key: b"k".to_vec(),
+            ..fail(GETK, 1, 8, b"")
+        }
     );
     let cas = set(&mut c, b"k", 5, b"hello");
     let flags = 5u32.to_be_bytes();
-    assert_eq!(call(&mut c, &req(GET, &[], b"k", &[], 9, 0)), ok(GET, 9, cas, &flags, b"", b"hello"));
-    assert_eq!(call(&mut c, &req(GETK, &[], b"k", &[], 10, 0)), ok(GETK, 10, cas, &flags, b"k", b"hello"));
-    // Add on an existing key, Replace on a missing one.
-    assert_eq!(call(&mut c, &req(ADD, &set_extras(0, 0), b"k", b"x", 11, 0)), fail(ADD, 2, 11, EXISTS));
     assert_eq!(
-        call(&mut c, &req(REPLACE, &set_extras(0, 0), b"nokey", b"x", 12, 0)),
+        call(&mut c, &req(GET, &[], b"k", &[], 9, 0)),
+        ok(GET, 9, cas, &flags, b"", b"hello")
+    );
+    assert_eq!(
+        call(&mut c, &req(GETK, &[], b"k", &[], 10, 0)),
+        ok(GETK, 10, cas, &flags, b"k", b"hello")
+    );
+    // Add on an existing key, Replace on a missing one.
+    assert_eq!(
+        call(&mut c, &req(ADD, &set_extras(0, 0), b"k", b"x", 11, 0)),
+        fail(ADD, 2, 11, EXISTS)
+    );
+    assert_eq!(
+        call(
+            &mut c,
+            &req(REPLACE, &set_extras(0, 0), b"nokey", b"x", 12, 0)
+        ),
         fail(REPLACE, 1, 12, NOT_FOUND)
     );
     let r = call(&mut c, &req(ADD, &set_extras(1, 0), b"new", b"n", 13, 0));
-    assert_eq!((r.opcode, r.status, r.opaque, r.value.as_slice()), (ADD, 0, 13, &b""[..]));
-    let r = call(&mut c, &req(REPLACE, &set_extras(2, 0), b"new", b"r", 14, 0));
+    assert_eq!(
+        (r.opcode, r.status, r.opaque, r.value.as_slice()),
+        (ADD, 0, 13, &b""[..])
+    );
+    let r = call(
+        &mut c,
+        &req(REPLACE, &set_extras(2, 0), b"new", b"r", 14, 0),
+    );
     assert_eq!((r.status, r.opaque), (0, 14));
     assert_eq!(
         call(&mut c, &req(GET, &[], b"new", &[], 15, 0)),
@@ -108,7 +132,10 @@ fn get_set_add_replace_exact_packets() {
     // CAS: a stale unique is refused, a missing key is not found, the
     // current one wins and yields a new unique.
     assert_eq!(
-        call(&mut c, &req(SET, &set_extras(0, 0), b"k", b"x", 16, cas + 1000)),
+        call(
+            &mut c,
+            &req(SET, &set_extras(0, 0), b"k", b"x", 16, cas + 1000)
+        ),
         fail(SET, 2, 16, EXISTS)
     );
     assert_eq!(
@@ -120,34 +147,76 @@ fn get_set_add_replace_exact_packets() {
     assert_ne!(r.cas, cas);
     // An empty value is a value.
     let cas = set(&mut c, b"empty", 0, b"");
-    assert_eq!(call(&mut c, &req(GET, &[], b"empty", &[], 19, 0)), ok(GET, 19, cas, &[0; 4], b"", b""));
+    assert_eq!(
+        call(&mut c, &req(GET, &[], b"empty", &[], 19, 0)),
+        ok(GET, 19, cas, &[0; 4], b"", b"")
+    );
 }
 
 #[test]
 fn append_prepend_delete_touch_gat_exact_packets() {
     let server = TestServer::start(&[]);
     let mut c = server.conn();
-    assert_eq!(call(&mut c, &req(APPEND, &[], b"k", b"x", 1, 0)), fail(APPEND, 5, 1, b"Not stored."));
-    assert_eq!(call(&mut c, &req(PREPEND, &[], b"k", b"x", 2, 0)), fail(PREPEND, 5, 2, b"Not stored."));
+    assert_eq!(
+        call(&mut c, &req(APPEND, &[], b"k", b"x", 1, 0)),
+        fail(APPEND, 5, 1, b"Not stored.")
+    );
+    assert_eq!(
+        call(&mut c, &req(PREPEND, &[], b"k", b"x", 2, 0)),
+        fail(PREPEND, 5, 2, b"Not stored.")
+    );
     let cas = set(&mut c, b"k", 3, b"mid");
-    assert_eq!(call(&mut c, &req(APPEND, &[], b"k", b"x", 3, cas + 1000)), fail(APPEND, 2, 3, EXISTS));
+    assert_eq!(
+        call(&mut c, &req(APPEND, &[], b"k", b"x", 3, cas + 1000)),
+        fail(APPEND, 2, 3, EXISTS)
+    );
     let a = call(&mut c, &req(APPEND, &[], b"k", b">", 4, cas));
-    assert_eq!((a.opcode, a.status, a.opaque, a.value.len()), (APPEND, 0, 4, 0));
+    assert_eq!(
+        (a.opcode, a.status, a.opaque, a.value.len()),
+        (APPEND, 0, 4, 0)
+    );
     let p = call(&mut c, &req(PREPEND, &[], b"k", b"<", 5, 0));
     assert_eq!((p.opcode, p.status, p.opaque), (PREPEND, 0, 5));
     let flags = 3u32.to_be_bytes();
-    assert_eq!(call(&mut c, &req(GET, &[], b"k", &[], 6, 0)), ok(GET, 6, p.cas, &flags, b"", b"<mid>"));
+    assert_eq!(
+        call(&mut c, &req(GET, &[], b"k", &[], 6, 0)),
+        ok(GET, 6, p.cas, &flags, b"", b"<mid>")
+    );
     // Touch answers the flags; GAT and GATK the value too.
     let exp = 100u32.to_be_bytes();
-    assert_eq!(call(&mut c, &req(TOUCH, &exp, b"k", &[], 7, 0)), ok(TOUCH, 7, p.cas, &flags, b"", b""));
-    assert_eq!(call(&mut c, &req(GAT, &exp, b"k", &[], 8, 0)), ok(GAT, 8, p.cas, &flags, b"", b"<mid>"));
-    assert_eq!(call(&mut c, &req(GATK, &exp, b"k", &[], 9, 0)), ok(GATK, 9, p.cas, &flags, b"k", b"<mid>"));
-    assert_eq!(call(&mut c, &req(TOUCH, &exp, b"no", &[], 10, 0)), fail(TOUCH, 1, 10, NOT_FOUND));
-    assert_eq!(call(&mut c, &req(GAT, &exp, b"no", &[], 11, 0)), fail(GAT, 1, 11, NOT_FOUND));
+    assert_eq!(
+        call(&mut c, &req(TOUCH, &exp, b"k", &[], 7, 0)),
+        ok(TOUCH, 7, p.cas, &flags, b"", b"")
+    );
+    assert_eq!(
+        call(&mut c, &req(GAT, &exp, b"k", &[], 8, 0)),
+        ok(GAT, 8, p.cas, &flags, b"", b"<mid>")
+    );
+    assert_eq!(
+        call(&mut c, &req(GATK, &exp, b"k", &[], 9, 0)),
+        ok(GATK, 9, p.cas, &flags, b"k", b"<mid>")
+    );
+    assert_eq!(
+        call(&mut c, &req(TOUCH, &exp, b"no", &[], 10, 0)),
+        fail(TOUCH, 1, 10, NOT_FOUND)
+    );
+    assert_eq!(
+        call(&mut c, &req(GAT, &exp, b"no", &[], 11, 0)),
+        fail(GAT, 1, 11, NOT_FOUND)
+    );
     // Delete: a stale CAS is refused, then it goes, then it is gone.
-    assert_eq!(call(&mut c, &req(DELETE, &[], b"k", &[], 12, p.cas + 1000)), fail(DELETE, 2, 12, EXISTS));
-    assert_eq!(call(&mut c, &req(DELETE, &[], b"k", &[], 13, 0)), ok(DELETE, 13, 0, b"", b"", b""));
-    assert_eq!(call(&mut c, &req(DELETE, &[], b"k", &[], 14, 0)), fail(DELETE, 1, 14, NOT_FOUND));
+    assert_eq!(
+        call(&mut c, &req(DELETE, &[], b"k", &[], 12, p.cas + 1000)),
+        fail(DELETE, 2, 12, EXISTS)
+    );
+    assert_eq!(
+        call(&mut c, &req(DELETE, &[], b"k", &[], 13, 0)),
+        ok(DELETE, 13, 0, b"", b"", b"")
+    );
+    assert_eq!(
+        call(&mut c, &req(DELETE, &[], b"k", &[], 14, 0)),
+        fail(DELETE, 1, 14, NOT_FOUND)
+    );
     // A touch with a past exptime expires the item.
     set(&mut c, b"t", 0, b"v");
     let past = u32::MAX.to_be_bytes(); // far future absolute: still there
@@ -160,7 +229,10 @@ fn incr_decr_exact_packets() {
     let mut c = server.conn();
     // Missing with an initial value: created with it, delta not applied.
     let r = call(&mut c, &req(INCR, &delta_extras(1, 10, 0), b"n", &[], 1, 0));
-    assert_eq!((r.opcode, r.status, r.opaque, r.value.as_slice()), (INCR, 0, 1, &10u64.to_be_bytes()[..]));
+    assert_eq!(
+        (r.opcode, r.status, r.opaque, r.value.as_slice()),
+        (INCR, 0, 1, &10u64.to_be_bytes()[..])
+    );
     let created = r.cas;
     assert_ne!(created, 0);
     assert_eq!(
@@ -168,32 +240,61 @@ fn incr_decr_exact_packets() {
         ok(GET, 2, created, &[0; 4], b"", b"10")
     );
     let r = call(&mut c, &req(INCR, &delta_extras(5, 0, 0), b"n", &[], 3, 0));
-    assert_eq!((r.status, r.value.as_slice()), (0, &15u64.to_be_bytes()[..]));
-    let r = call(&mut c, &req(DECR, &delta_extras(100, 0, 0), b"n", &[], 4, 0));
-    assert_eq!((r.opcode, r.status, r.value.as_slice()), (DECR, 0, &0u64.to_be_bytes()[..]));
+    assert_eq!(
+        (r.status, r.value.as_slice()),
+        (0, &15u64.to_be_bytes()[..])
+    );
+    let r = call(
+        &mut c,
+        &req(DECR, &delta_extras(100, 0, 0), b"n", &[], 4, 0),
+    );
+    assert_eq!(
+        (r.opcode, r.status, r.value.as_slice()),
+        (DECR, 0, &0u64.to_be_bytes()[..])
+    );
     // exptime 0xffffffff: do not create.
     assert_eq!(
-        call(&mut c, &req(INCR, &delta_extras(5, 10, u32::MAX), b"n2", &[], 5, 0)),
+        call(
+            &mut c,
+            &req(INCR, &delta_extras(5, 10, u32::MAX), b"n2", &[], 5, 0)
+        ),
         fail(INCR, 1, 5, NOT_FOUND)
     );
     assert_eq!(
-        call(&mut c, &req(DECR, &delta_extras(5, 10, u32::MAX), b"n2", &[], 6, 0)),
+        call(
+            &mut c,
+            &req(DECR, &delta_extras(5, 10, u32::MAX), b"n2", &[], 6, 0)
+        ),
         fail(DECR, 1, 6, NOT_FOUND)
     );
     // CAS mismatch.
     assert_eq!(
-        call(&mut c, &req(INCR, &delta_extras(1, 0, 0), b"n", &[], 7, r.cas + 1000)),
+        call(
+            &mut c,
+            &req(INCR, &delta_extras(1, 0, 0), b"n", &[], 7, r.cas + 1000)
+        ),
         fail(INCR, 2, 7, EXISTS)
     );
     // Wrapping at 2^64, and a non-numeric value.
-    let r = call(&mut c, &req(INCR, &delta_extras(1, u64::MAX, 0), b"w", &[], 8, 0));
+    let r = call(
+        &mut c,
+        &req(INCR, &delta_extras(1, u64::MAX, 0), b"w", &[], 8, 0),
+    );
     assert_eq!(r.value, u64::MAX.to_be_bytes());
     let r = call(&mut c, &req(INCR, &delta_extras(1, 0, 0), b"w", &[], 9, 0));
     assert_eq!(r.value, 0u64.to_be_bytes());
     set(&mut c, b"txt", 0, b"abc");
     assert_eq!(
-        call(&mut c, &req(INCR, &delta_extras(1, 0, 0), b"txt", &[], 10, 0)),
-        fail(INCR, 6, 10, b"Non-numeric server-side value for incr or decr")
+        call(
+            &mut c,
+            &req(INCR, &delta_extras(1, 0, 0), b"txt", &[], 10, 0)
+        ),
+        fail(
+            INCR,
+            6,
+            10,
+            b"Non-numeric server-side value for incr or decr"
+        )
     );
 }
 
@@ -206,7 +307,10 @@ fn noop_version_flush_stat_quit_exact_packets() {
     assert_eq!((v.opcode, v.status, v.opaque, v.cas), (VERSION, 0, 3, 0));
     assert!(v.value.starts_with(b"1.6."), "{v:?}");
     set(&mut c, b"k", 0, b"v");
-    assert_eq!(call(&mut c, &req(FLUSH, &[], &[], &[], 4, 0)), ok(FLUSH, 4, 0, b"", b"", b""));
+    assert_eq!(
+        call(&mut c, &req(FLUSH, &[], &[], &[], 4, 0)),
+        ok(FLUSH, 4, 0, b"", b"", b"")
+    );
     assert_eq!(call(&mut c, &req(GET, &[], b"k", &[], 5, 0)).status, 1);
     // Flush with a delay.
     assert_eq!(
@@ -225,8 +329,19 @@ fn noop_version_flush_stat_quit_exact_packets() {
         }
         names.push(String::from_utf8(r.key).unwrap());
     }
-    for want in ["pid", "uptime", "cmd_get", "cmd_set", "curr_items", "auth_cmds", "auth_errors"] {
-        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    for want in [
+        "pid",
+        "uptime",
+        "cmd_get",
+        "cmd_set",
+        "curr_items",
+        "auth_cmds",
+        "auth_errors",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
     }
     // (memcached 1.6.18 answers "Not found" to `conns` over binary;
     // ferrocache serves it like the other groups.)
@@ -240,11 +355,20 @@ fn noop_version_flush_stat_quit_exact_packets() {
             }
         }
     }
-    assert_eq!(call(&mut c, &req(STAT, &[], b"nope", &[], 9, 0)), fail(STAT, 1, 9, NOT_FOUND));
+    assert_eq!(
+        call(&mut c, &req(STAT, &[], b"nope", &[], 9, 0)),
+        fail(STAT, 1, 9, NOT_FOUND)
+    );
     // Unknown opcodes answer and keep the connection.
-    assert_eq!(call(&mut c, &req(0x50, &[], &[], b"xyz", 10, 0)), fail(0x50, 0x81, 10, b"Unknown command"));
+    assert_eq!(
+        call(&mut c, &req(0x50, &[], &[], b"xyz", 10, 0)),
+        fail(0x50, 0x81, 10, b"Unknown command")
+    );
     // Quit answers, then closes; QuitQ just closes.
-    assert_eq!(call(&mut c, &req(QUIT, &[], &[], &[], 11, 0)), ok(QUIT, 11, 0, b"", b"", b""));
+    assert_eq!(
+        call(&mut c, &req(QUIT, &[], &[], &[], 11, 0)),
+        ok(QUIT, 11, 0, b"", b"", b"")
+    );
     c.expect_closed();
     let mut c = server.conn();
     c.send(&req(QUITQ, &[], &[], &[], 12, 0));
@@ -303,9 +427,16 @@ fn quiet_commands_answer_only_errors_and_noop_flushes() {
     ];
     for &(opcode, status, opaque) in want {
         let r = read(&mut c);
-        assert_eq!((r.opcode, r.status, r.opaque), (opcode, status, opaque), "{r:?}");
+        assert_eq!(
+            (r.opcode, r.status, r.opaque),
+            (opcode, status, opaque),
+            "{r:?}"
+        );
         if opcode == GETKQ {
-            assert_eq!((r.key.as_slice(), r.value.as_slice(), r.cas), (&b"a"[..], &b"A"[..], cas));
+            assert_eq!(
+                (r.key.as_slice(), r.value.as_slice(), r.cas),
+                (&b"a"[..], &b"A"[..], cas)
+            );
         }
     }
     // The quiet writes took effect.
@@ -326,17 +457,45 @@ fn wrong_lengths_answer_invalid_arguments_and_close() {
         ("get with extras", req(GET, &[0; 4], b"k", &[], 1, 0), GET),
         ("get without key", req(GET, &[], b"", &[], 1, 0), GET),
         ("get with value", req(GET, &[], b"k", b"v", 1, 0), GET),
-        ("key over 250 bytes", req(GET, &[], &long_key, &[], 1, 0), GET),
+        (
+            "key over 250 bytes",
+            req(GET, &[], &long_key, &[], 1, 0),
+            GET,
+        ),
         ("set without extras", req(SET, &[], b"k", b"v", 1, 0), SET),
-        ("set without key", req(SET, &set_extras(0, 0), b"", b"v", 1, 0), SET),
-        ("append with extras", req(APPEND, &set_extras(0, 0), b"k", b"v", 1, 0), APPEND),
-        ("delete with extras", req(DELETE, &[0; 4], b"k", &[], 1, 0), DELETE),
+        (
+            "set without key",
+            req(SET, &set_extras(0, 0), b"", b"v", 1, 0),
+            SET,
+        ),
+        (
+            "append with extras",
+            req(APPEND, &set_extras(0, 0), b"k", b"v", 1, 0),
+            APPEND,
+        ),
+        (
+            "delete with extras",
+            req(DELETE, &[0; 4], b"k", &[], 1, 0),
+            DELETE,
+        ),
         ("incr without extras", req(INCR, &[], b"k", &[], 1, 0), INCR),
-        ("touch without extras", req(TOUCH, &[], b"k", &[], 1, 0), TOUCH),
+        (
+            "touch without extras",
+            req(TOUCH, &[], b"k", &[], 1, 0),
+            TOUCH,
+        ),
         ("noop with key", req(NOOP, &[], b"k", &[], 1, 0), NOOP),
-        ("version with extras", req(VERSION, &[0; 4], &[], &[], 1, 0), VERSION),
+        (
+            "version with extras",
+            req(VERSION, &[0; 4], &[], &[], 1, 0),
+            VERSION,
+        ),
         ("quit with key", req(QUIT, &[], b"k", &[], 1, 0), QUIT),
-        ("flush with 8 extras", req(FLUSH, &[0; 8], &[], &[], 1, 0), FLUSH),
+        (
+            "flush with 8 extras",
+            req(FLUSH, &[0; 8], &[], &[], 1, 0),
+            FLUSH,
+        ),
         ("stat with extras", req(STAT, &[0; 4], &[], &[], 1, 0), STAT),
     ];
     for (name, packet, opcode) in cases {
@@ -380,7 +539,10 @@ fn too_large_value_is_refused_and_its_body_skipped() {
     // A 1 MiB item (value under the limit) round-trips.
     let value = vec![b'y'; (1 << 20) - 1024];
     let cas = set(&mut c, b"mib", 0, &value);
-    assert_eq!(call(&mut c, &req(GET, &[], b"mib", &[], 3, 0)), ok(GET, 3, cas, &[0; 4], b"", &value));
+    assert_eq!(
+        call(&mut c, &req(GET, &[], b"mib", &[], 3, 0)),
+        ok(GET, 3, cas, &[0; 4], b"", &value)
+    );
 }
 
 #[test]
@@ -391,7 +553,11 @@ fn sasl_opcodes_without_sasl_are_unknown() {
     let server = TestServer::start(&[]);
     let mut c = server.conn();
     for opcode in [SASL_LIST, SASL_AUTH, SASL_STEP] {
-        let (key, value): (&[u8], &[u8]) = if opcode == SASL_LIST { (b"", b"") } else { (b"PLAIN", b"\0a\0b") };
+        let (key, value): (&[u8], &[u8]) = if opcode == SASL_LIST {
+            (b"", b"")
+        } else {
+            (b"PLAIN", b"\0a\0b")
+        };
         assert_eq!(
             call(&mut c, &req(opcode, &[], key, value, 4, 0)),
             fail(opcode, 0x81, 4, b"Unknown command")
@@ -469,7 +635,11 @@ fn pre_authentication_rule_for_every_opcode() {
     for (opcode, packet) in refused {
         let mut c = server.conn();
         c.send(&packet);
-        assert_eq!(read(&mut c), fail(opcode, 0x20, 9, b"Auth failure."), "opcode {opcode:#x}");
+        assert_eq!(
+            read(&mut c),
+            fail(opcode, 0x20, 9, b"Auth failure."),
+            "opcode {opcode:#x}"
+        );
         c.expect_closed();
     }
     // Served before authentication, on one connection.
@@ -477,20 +647,39 @@ fn pre_authentication_rule_for_every_opcode() {
     let v = call(&mut c, &req(VERSION, &[], &[], &[], 1, 0));
     assert_eq!((v.status, v.opaque), (0, 1));
     let l = call(&mut c, &req(SASL_LIST, &[], &[], &[], 2, 0));
-    assert_eq!(l, ok(SASL_LIST, 2, 0, b"", b"", b"SCRAM-SHA-256 SCRAM-SHA-1 PLAIN"));
+    assert_eq!(
+        l,
+        ok(
+            SASL_LIST,
+            2,
+            0,
+            b"",
+            b"",
+            b"SCRAM-SHA-256 SCRAM-SHA-1 PLAIN"
+        )
+    );
     assert_eq!(
         call(&mut c, &req(SASL_STEP, &[], b"PLAIN", b"x", 3, 0)),
         fail(SASL_STEP, 0x20, 3, b"Auth failure.")
     );
     assert_eq!(
-        call(&mut c, &req(SASL_AUTH, &[], b"PLAIN", b"\0alice\0wrong", 4, 0)),
+        call(
+            &mut c,
+            &req(SASL_AUTH, &[], b"PLAIN", b"\0alice\0wrong", 4, 0)
+        ),
         fail(SASL_AUTH, 0x20, 4, b"Auth failure.")
     );
     assert_eq!(
-        call(&mut c, &req(SASL_AUTH, &[], b"PLAIN", b"\0alice\0secret", 5, 0)),
+        call(
+            &mut c,
+            &req(SASL_AUTH, &[], b"PLAIN", b"\0alice\0secret", 5, 0)
+        ),
         ok(SASL_AUTH, 5, 0, b"", b"", b"Authenticated")
     );
-    assert_eq!(call(&mut c, &req(GET, &[], b"k", &[], 6, 0)), fail(GET, 1, 6, NOT_FOUND));
+    assert_eq!(
+        call(&mut c, &req(GET, &[], b"k", &[], 6, 0)),
+        fail(GET, 1, 6, NOT_FOUND)
+    );
 }
 
 /// A fresh directory under the system temp dir for credential files.

@@ -103,6 +103,11 @@ impl TestServer {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
+    /// The server's process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A new client connection.
     pub fn conn(&self) -> Conn {
         Conn::connect(self.addr)
