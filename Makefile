@@ -9,7 +9,7 @@
 # Test helpers:
 #   make oracle            memccapable + client suite against /usr/bin/memcached
 #                          (checks the tests themselves; needs no Rust build)
-#   make memccapable       memccapable (ascii) against the ferrocache binary
+#   make memccapable       memccapable (ascii and binary) against the ferrocache binary
 #   make test-clients      the Python client suite against the ferrocache binary
 #
 # FERROCACHE_BIN overrides the server under test for memccapable/test-clients.
@@ -55,12 +55,14 @@ cargo-test:
 
 memccapable: build deps
 	scripts/memccapable.sh ascii
+	scripts/memccapable.sh binary
 
 test-clients: build deps
 	$(PYTEST) tests/clients -q
 
 oracle: deps
 	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh ascii
+	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh binary
 	FERROCACHE_BIN=$(ORACLE) $(PYTEST) tests/clients -q
 
 lint:

@@ -37,6 +37,7 @@ APT_PACKAGES=(
     python3-dev          # headers for building pylibmc
     build-essential      # compiler for pylibmc
     libmemcached-dev     # pylibmc links against Debian's libmemcached
+    libsasl2-modules     # Cyrus SASL mechanisms for pylibmc's SASL login
     zlib1g-dev           # pylibmc's compression support
     memcached            # the oracle (and later: benchmarks)
     nutcracker           # twemproxy (later: scale-out tests)

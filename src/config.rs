@@ -332,11 +332,16 @@ impl Config {
     /// The first given flag ferrocache does not implement yet, as a message
     /// such as `-S/--enable-sasl is not supported yet`.
     pub fn unsupported(&self) -> Option<String> {
-        let flag = if self.sasl {
-            "-S/--enable-sasl"
-        } else if self.auth_file.is_some() {
-            "-Y/--auth-file"
-        } else if self.tls {
+        // memcached's rules: SASL speaks only binary, ASCII auth only text.
+        if self.sasl && self.protocol == ProtocolMode::Ascii {
+            return Some("-S/--enable-sasl cannot be used with -B ascii".into());
+        }
+        if self.auth_file.is_some() && (self.sasl || self.protocol == ProtocolMode::Binary) {
+            return Some(
+                "-Y/--auth-file cannot be used with the binary protocol (-S or -B binary)".into(),
+            );
+        }
+        let flag = if self.tls {
             "-Z/--enable-ssl"
         } else if self.udp_port != 0 {
             "-U/--udp-port (UDP; use -U 0)"
@@ -1838,8 +1843,15 @@ mod tests {
     #[test]
     fn unsupported_flags() {
         let table: &[(&[&str], &str)] = &[
-            (&["-S"], "-S/--enable-sasl is not supported yet"),
-            (&["-Y", "/etc/auth"], "-Y/--auth-file"),
+            (
+                &["-S", "-B", "ascii"],
+                "-S/--enable-sasl cannot be used with -B ascii",
+            ),
+            (
+                &["-Y", "/etc/auth", "-B", "binary"],
+                "-Y/--auth-file cannot",
+            ),
+            (&["-Y", "/etc/auth", "-S"], "-Y/--auth-file cannot"),
             (&["-Z"], "-Z/--enable-ssl"),
             (&["-U", "11211"], "-U/--udp-port"),
             (&["-d"], "-d/--daemon"),
@@ -1847,7 +1859,7 @@ mod tests {
             (&["-k"], "-k/--lock-memory"),
             (&["-L"], "-L/--enable-largepages"),
             (&["-N", "2"], "-N/--napi-ids"),
-            (&["-S", "-d"], "-S/--enable-sasl"),
+            (&["-Z", "-d"], "-Z/--enable-ssl"),
         ];
         for (args, fragment) in table {
             let c = ok(args);
@@ -1855,6 +1867,9 @@ mod tests {
             assert!(msg.contains(fragment), "{args:?}: {msg:?}");
         }
         assert_eq!(ok(&["-U", "0", "-M", "-r"]).unsupported(), None);
+        assert_eq!(ok(&["-S"]).unsupported(), None);
+        assert_eq!(ok(&["-S", "-B", "binary"]).unsupported(), None);
+        assert_eq!(ok(&["-Y", "/etc/auth", "-B", "ascii"]).unsupported(), None);
     }
 
     #[test]

@@ -23,6 +23,11 @@ fn main() -> ExitCode {
     let user = config.user.clone();
     let server = match Server::bind(config) {
         Ok(s) => s,
+        // Credential files: missing, unreadable or malformed.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
         Err(e) => {
             eprintln!("ferrocache: failed to listen: {e}");
             return ExitCode::from(EXIT_OSERR);
@@ -58,7 +63,12 @@ fn main() -> ExitCode {
                 .spawn(move || {
                     for sig in signals.forever() {
                         if sig == SIGHUP {
-                            log::info!("SIGHUP: nothing to reload");
+                            match shared.reload() {
+                                Ok(()) => log::info!("SIGHUP: credentials reloaded"),
+                                Err(e) => log::error!(
+                                    "SIGHUP: reload failed, keeping the old credentials: {e}"
+                                ),
+                            }
                             continue;
                         }
                         log::info!("signal {sig}: shutting down");

@@ -6,6 +6,7 @@
 //! number of bytes it occupies, [`Status::Incomplete`] when more bytes are
 //! needed, or an error naming what was invalid. Incomplete is not an error.
 
+pub mod binary;
 pub mod meta;
 pub mod text;
 

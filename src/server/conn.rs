@@ -14,7 +14,8 @@ use mio::{Interest, Registry, Token};
 
 use super::dispatch::{self, Flow, Session};
 use super::Shared;
-use crate::protocol::{text, Protocol, Status};
+use crate::config::ProtocolMode;
+use crate::protocol::{binary, text, Protocol, Status};
 use crate::stats::ThreadStats;
 
 /// Read-buffer size a connection starts with and shrinks back to when idle.
@@ -236,9 +237,15 @@ impl Conn {
             if self.pending_output() > WBUF_HIGH {
                 return Progress::Backpressure;
             }
-            let protocol = *self
-                .protocol
-                .get_or_insert_with(|| Protocol::detect(self.rbuf[self.rstart]));
+            let first = self.rbuf[self.rstart];
+            let protocol = *self.protocol.get_or_insert_with(|| match shared.protocol {
+                ProtocolMode::Ascii => Protocol::Text,
+                _ => Protocol::detect(first),
+            });
+            if protocol == Protocol::Text && shared.protocol == ProtocolMode::Binary {
+                // `-B binary` (or `-S`): text is not spoken here.
+                return Progress::Close;
+            }
             let input = &self.rbuf[self.rstart..self.rend];
             let (consumed, flow) = match protocol {
                 Protocol::Text => match text::parse(input, &shared.limits) {
@@ -248,13 +255,23 @@ impl Conn {
                             dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
                         (n, flow)
                     }
-                    Err(e) => (e.consumed, dispatch::text_error(&e, &mut self.wbuf)),
+                    Err(e) => (
+                        e.consumed,
+                        dispatch::text_refused(&e, shared, &self.session, &mut self.wbuf),
+                    ),
                 },
-                Protocol::Binary => {
-                    // The binary protocol is not spoken yet: close, as a
-                    // text server would on garbage.
-                    (input.len(), Flow::Close)
-                }
+                Protocol::Binary => match binary::parse(input, &shared.limits) {
+                    Ok(Status::Incomplete) => return Progress::NeedInput,
+                    Ok(Status::Complete(req, n)) => {
+                        let flow =
+                            dispatch::binary(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        (n, flow)
+                    }
+                    Err(e) => (
+                        e.consumed,
+                        dispatch::binary_error(&e, shared, &self.session, &mut self.wbuf),
+                    ),
+                },
             };
             *budget -= 1;
             self.info

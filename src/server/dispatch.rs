@@ -23,7 +23,11 @@ pub enum Flow {
 
 /// Per-connection protocol state.
 #[derive(Debug, Default)]
-pub struct Session {}
+pub struct Session {
+    pub auth: super::auth::AuthState,
+}
+
+pub use super::binary_dispatch::{binary, binary_error};
 
 /// Bytes of a `VALUE` line besides the key and the value itself.
 const VALUE_LINE_MAX: usize = 64;
@@ -43,14 +47,72 @@ pub fn text_error(e: &text::Error, out: &mut Vec<u8>) -> Flow {
     Flow::Continue
 }
 
+/// [`text_error`], unless the connection still owes an ASCII login.
+pub fn text_refused(
+    e: &text::Error,
+    shared: &Shared,
+    session: &Session,
+    out: &mut Vec<u8>,
+) -> Flow {
+    if shared.auth.ascii.is_some()
+        && !session.auth.authenticated
+        && e.kind != ErrorKind::LineTooLong
+    {
+        out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
+        return Flow::Continue;
+    }
+    text_error(e, out)
+}
+
+/// `-Y`: before anything else, a `set` whose data is `<user> <password>`.
+fn ascii_login(
+    req: Request,
+    ascii: &super::auth::AsciiAuth,
+    stats: &ThreadStats,
+    session: &mut Session,
+    out: &mut Vec<u8>,
+) -> Flow {
+    let line: &[u8] = match req {
+        Request::Store {
+            command: StoreCommand::Set,
+            value,
+            ..
+        } => {
+            ThreadStats::incr(&stats.auth_cmds);
+            match ascii.check_token(value) {
+                Some(true) => {
+                    session.auth.authenticated = true;
+                    b"STORED\r\n"
+                }
+                Some(false) => {
+                    ThreadStats::incr(&stats.auth_errors);
+                    b"CLIENT_ERROR authentication failure\r\n"
+                }
+                None => {
+                    ThreadStats::incr(&stats.auth_errors);
+                    b"CLIENT_ERROR bad authentication token format\r\n"
+                }
+            }
+        }
+        _ => b"CLIENT_ERROR unauthenticated\r\n",
+    };
+    out.extend_from_slice(line);
+    Flow::Continue
+}
+
 /// Execute one text request, appending its reply to `out`.
 pub fn text(
     req: Request,
     shared: &Shared,
     stats: &ThreadStats,
-    _session: &mut Session,
+    session: &mut Session,
     out: &mut Vec<u8>,
 ) -> Flow {
+    if let Some(ascii) = &shared.auth.ascii {
+        if !session.auth.authenticated {
+            return ascii_login(req, ascii, stats, session, out);
+        }
+    }
     let cache = &shared.cache;
     let reply = |out: &mut Vec<u8>, noreply: bool, line: &[u8]| {
         if !noreply {
@@ -182,7 +244,7 @@ pub fn text(
                 ),
                 Err(DeltaError::OutOfMemory) => {
                     reply(out, noreply, b"SERVER_ERROR out of memory\r\n")
-                }
+                } // Text arithmetic never names a CAS unique.
             }
         }
         Request::Touch {
@@ -263,7 +325,7 @@ fn store_mode(command: StoreCommand, cas_unique: u64) -> StoreMode {
 
 /// A store that failed for memory: memcached answers `SERVER_ERROR` and, for
 /// `set`, removes the old value so stale data does not outlive the write.
-fn store_failed(
+pub(super) fn store_failed(
     shared: &Shared,
     stats: &ThreadStats,
     command: StoreCommand,
@@ -292,7 +354,7 @@ fn store_failed(
 }
 
 /// What a lookup did under the stripe lock.
-enum Hit {
+pub(super) enum Hit {
     /// The `VALUE` block is in `out`.
     Written,
     /// `out` lacked room; reserve this much and look again (so the lock is

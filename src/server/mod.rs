@@ -1,6 +1,8 @@
 //! IO: the listener, the worker event loops and the connections. The store
 //! and the protocol code know nothing of this module.
 
+pub mod auth;
+mod binary_dispatch;
 mod conn;
 mod dispatch;
 mod report;
@@ -22,7 +24,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::Mutex;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, ProtocolMode};
 use crate::protocol::text;
 use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
@@ -43,6 +45,10 @@ pub struct Shared {
     pub max_request: usize,
     /// The first TCP port listened on (`stats settings` shows it).
     pub tcp_port: u16,
+    /// `-B`, with auth's implications: `-S` means binary, `-Y` ascii.
+    pub protocol: ProtocolMode,
+    /// Credentials for SASL (`-S`) and ASCII auth (`-Y`).
+    pub auth: auth::Auth,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
     shutting_down: AtomicBool,
     /// The listener may still hand over connections (its backlog is drained
@@ -70,6 +76,11 @@ impl Shared {
         for w in self.wakers.lock().iter() {
             let _ = w.wake();
         }
+    }
+
+    /// SIGHUP: re-read the credential files. On failure the old ones stay.
+    pub fn reload(&self) -> io::Result<()> {
+        self.auth.reload()
     }
 
     fn forget(&self, conn: &Conn) {
@@ -134,6 +145,13 @@ impl Server {
             max_value: config.max_item_size.saturating_sub(HDR),
         };
         let max_request = (2 * config.max_item_size).max(4 << 20);
+        let auth = auth::Auth::from_config(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let protocol = match config.protocol {
+            ProtocolMode::Auto if config.sasl => ProtocolMode::Binary,
+            ProtocolMode::Auto if config.auth_file.is_some() => ProtocolMode::Ascii,
+            p => p,
+        };
         let shared = Arc::new(Shared {
             cache,
             config,
@@ -141,6 +159,8 @@ impl Server {
             limits,
             max_request,
             tcp_port,
+            protocol,
+            auth,
             conns: Mutex::new(slab::Slab::new()),
             shutting_down: AtomicBool::new(false),
             accepting: AtomicBool::new(true),

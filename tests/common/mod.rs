@@ -377,3 +377,4 @@ impl Conn {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 }
+pub mod binary;
