@@ -1,3 +1,4 @@
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod protocol;
