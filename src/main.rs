@@ -58,7 +58,8 @@ fn main() -> ExitCode {
                 .spawn(move || {
                     for sig in signals.forever() {
                         if sig == SIGHUP {
-                            log::info!("SIGHUP: nothing to reload");
+                            log::info!("SIGHUP: reloading");
+                            shared.reload();
                             continue;
                         }
                         log::info!("signal {sig}: shutting down");

@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-pub use discovery::{parse_cluster_config, ClusterConfig, ClusterNode};
+pub use crate::protocol::cluster_config::{ClusterConfig, ClusterNode};
 use pool::{Connection, Pool};
-use ring::{Node, Ring};
 pub use ring::Distribution;
+use ring::{Node, Ring};
 
 use crate::protocol::text::StoreCommand;
 use crate::protocol::text_reply::Reply;
@@ -353,7 +353,7 @@ impl Client {
         let spec = ServerSpec::parse(endpoint)?;
         let mut ep = discovery::Endpoint::new(spec);
         let config = ep.fetch(&opts.timeouts)?;
-        let specs = config.server_specs()?;
+        let specs = discovery::server_specs(&config);
         ep.version = Some(config.version);
         Ok(Client::from_specs(specs, opts, Some(ep)))
     }
@@ -371,7 +371,7 @@ impl Client {
         if ep.version == Some(config.version) {
             return Ok(false);
         }
-        let specs = config.server_specs()?;
+        let specs = discovery::server_specs(&config);
         let mut topo = self.inner.topology.write();
         *topo = Arc::new(Topology::new(
             specs,
@@ -547,30 +547,29 @@ impl Client {
             for (k, owners) in &pending {
                 batches.entry(owners[0]).or_default().push(*k);
             }
-            let results: Vec<(usize, Result<Vec<(Vec<u8>, Item)>>)> =
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = batches
-                        .iter()
-                        .map(|(&server, batch)| {
-                            let topo = &topo;
-                            (
-                                server,
-                                scope.spawn(move || {
-                                    self.with_conn(&topo.servers[server], |c| multi_get(c, batch))
-                                }),
-                            )
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|(s, h)| {
-                            let r = h.join().unwrap_or_else(|_| {
-                                Err(Error::Protocol("get_multi worker panicked".into()))
-                            });
-                            (s, r)
-                        })
-                        .collect()
-                });
+            let results: Vec<(usize, Result<Vec<(Vec<u8>, Item)>>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batches
+                    .iter()
+                    .map(|(&server, batch)| {
+                        let topo = &topo;
+                        (
+                            server,
+                            scope.spawn(move || {
+                                self.with_conn(&topo.servers[server], |c| multi_get(c, batch))
+                            }),
+                        )
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(s, h)| {
+                        let r = h.join().unwrap_or_else(|_| {
+                            Err(Error::Protocol("get_multi worker panicked".into()))
+                        });
+                        (s, r)
+                    })
+                    .collect()
+            });
             let mut failed = Vec::new();
             for (server, r) in results {
                 match r {
@@ -596,13 +595,25 @@ impl Client {
     }
 
     /// `set`: store unconditionally. Ok(true) when stored.
-    pub fn set(&self, key: impl AsRef<[u8]>, value: &[u8], flags: u32, exptime: i64) -> Result<bool> {
+    pub fn set(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+    ) -> Result<bool> {
         self.store(StoreCommand::Set, key.as_ref(), value, flags, exptime, 0)
             .map(|o| o == CasOutcome::Stored)
     }
 
     /// `add`: store only if absent.
-    pub fn add(&self, key: impl AsRef<[u8]>, value: &[u8], flags: u32, exptime: i64) -> Result<bool> {
+    pub fn add(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+    ) -> Result<bool> {
         self.store(StoreCommand::Add, key.as_ref(), value, flags, exptime, 0)
             .map(|o| o == CasOutcome::Stored)
     }
@@ -615,8 +626,15 @@ impl Client {
         flags: u32,
         exptime: i64,
     ) -> Result<bool> {
-        self.store(StoreCommand::Replace, key.as_ref(), value, flags, exptime, 0)
-            .map(|o| o == CasOutcome::Stored)
+        self.store(
+            StoreCommand::Replace,
+            key.as_ref(),
+            value,
+            flags,
+            exptime,
+            0,
+        )
+        .map(|o| o == CasOutcome::Stored)
     }
 
     pub fn append(&self, key: impl AsRef<[u8]>, value: &[u8]) -> Result<bool> {
@@ -821,8 +839,7 @@ impl Client {
 }
 
 fn check_key(key: &[u8]) -> Result<()> {
-    if key.is_empty() || key.len() > KEY_MAX_LENGTH || key.iter().any(|&b| b <= b' ' || b == 0x7f)
-    {
+    if key.is_empty() || key.len() > KEY_MAX_LENGTH || key.iter().any(|&b| b <= b' ' || b == 0x7f) {
         return Err(Error::InvalidKey);
     }
     Ok(())

@@ -5,6 +5,8 @@ use std::cmp::Ordering;
 
 /// Points per server at equal weight (`MEMCACHED_POINTS_PER_SERVER_KETAMA`).
 const POINTS_PER_SERVER: u32 = 160;
+/// Points per server of unweighted ketama (`MEMCACHED_POINTS_PER_SERVER`).
+const POINTS_PER_SERVER_UNWEIGHTED: u32 = 100;
 /// The port libmemcached leaves out of a server's ketama string.
 const DEFAULT_PORT: u16 = 11211;
 
@@ -16,6 +18,11 @@ pub enum Distribution {
     /// ketama` + `hash: md5` for the key).
     #[default]
     Ketama,
+    /// libmemcached's `distribution: consistent ketama` with `hash: md5`
+    /// without weights: 100 points per server, one per
+    /// digest (its first four bytes). As in libmemcached, a server list
+    /// with any weight above 1 uses the weighted continuum instead.
+    ConsistentKetama,
     /// pymemcache's `HashClient` default: highest murmur3 score of
     /// `"host:port-key"` wins.
     Rendezvous,
@@ -68,6 +75,10 @@ impl Ring {
     pub fn new(nodes: &[Node], distribution: Distribution) -> Ring {
         let kind = match distribution {
             Distribution::Ketama => Kind::Ketama(continuum(nodes)),
+            Distribution::ConsistentKetama if nodes.iter().any(|n| n.weight > 1) => {
+                Kind::Ketama(continuum(nodes))
+            }
+            Distribution::ConsistentKetama => Kind::Ketama(unweighted_continuum(nodes)),
             Distribution::Rendezvous => {
                 Kind::Rendezvous(nodes.iter().map(Node::rendezvous_name).collect())
             }
@@ -149,6 +160,21 @@ fn continuum(nodes: &[Node]) -> Vec<(u32, usize)> {
     points
 }
 
+/// libmemcached's unweighted continuum: 100 points per server, point `i`
+/// the key hash of `host:port-i` (or `host-i` on port 11211).
+fn unweighted_continuum(nodes: &[Node]) -> Vec<(u32, usize)> {
+    let mut points: Vec<(u32, usize)> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(index, node)| {
+            (0..POINTS_PER_SERVER_UNWEIGHTED)
+                .map(move |i| (key_hash(node.ketama_name(i).as_bytes()), index))
+        })
+        .collect();
+    points.sort_unstable();
+    points
+}
+
 /// libmemcached's MD5 key hash: the digest's first four bytes, little-endian.
 pub fn key_hash(key: &[u8]) -> u32 {
     let d = md5::compute(key).0;
@@ -224,7 +250,11 @@ mod tests {
             (b"aaaa", 0x9747_b28c, 0x5a97_808a),
             (b"abc", 0, 0xb3dd_93fa),
             (b"Hello, world!", 0x9747_b28c, 0x2488_4cba),
-            (b"The quick brown fox jumps over the lazy dog", 0, 0x2e4f_f723),
+            (
+                b"The quick brown fox jumps over the lazy dog",
+                0,
+                0x2e4f_f723,
+            ),
         ];
         for &(data, seed, want) in cases {
             assert_eq!(murmur3_32(data, seed), want, "{:?}", data);
@@ -234,7 +264,10 @@ mod tests {
     #[test]
     fn ketama_names_drop_the_default_port() {
         assert_eq!(node("10.0.0.1", 11211, 1).ketama_name(3), "10.0.0.1-3");
-        assert_eq!(node("10.0.0.1", 11212, 1).ketama_name(0), "10.0.0.1:11212-0");
+        assert_eq!(
+            node("10.0.0.1", 11212, 1).ketama_name(0),
+            "10.0.0.1:11212-0"
+        );
     }
 
     #[test]
@@ -263,7 +296,11 @@ mod tests {
     #[test]
     fn ejecting_a_server_moves_only_its_keys() {
         let nodes: Vec<Node> = (0..3).map(|i| node("127.0.0.1", 30000 + i, 1)).collect();
-        for dist in [Distribution::Ketama, Distribution::Rendezvous] {
+        for dist in [
+            Distribution::Ketama,
+            Distribution::ConsistentKetama,
+            Distribution::Rendezvous,
+        ] {
             let ring = Ring::new(&nodes, dist);
             for k in 0..2000 {
                 let key = format!("key:{k}");

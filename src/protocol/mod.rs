@@ -6,6 +6,7 @@
 //! number of bytes it occupies, [`Status::Incomplete`] when more bytes are
 //! needed, or an error naming what was invalid. Incomplete is not an error.
 
+pub mod cluster_config;
 pub mod text;
 pub mod text_reply;
 

@@ -22,7 +22,10 @@ pub enum Reply<'a> {
     },
     /// `CONFIG <key> <flags> <bytes>` and its data block (ElastiCache's
     /// `config get` reply).
-    Config { key: &'a [u8], data: &'a [u8] },
+    Config {
+        key: &'a [u8],
+        data: &'a [u8],
+    },
     End,
     Stored,
     NotStored,
@@ -36,7 +39,10 @@ pub enum Reply<'a> {
     /// `VERSION <v>`.
     Version(&'a [u8]),
     /// `STAT <name> <value>`.
-    Stat { name: &'a [u8], value: &'a [u8] },
+    Stat {
+        name: &'a [u8],
+        value: &'a [u8],
+    },
     /// `ERROR` (an unknown command), with any text after it.
     Error(&'a [u8]),
     ClientError(&'a [u8]),
@@ -283,7 +289,12 @@ mod tests {
             (b"VALUE k 0 1\r\nabc", ReplyError::BadDataBlock),
         ];
         for &(bytes, want) in table {
-            assert_eq!(parse(bytes), Err(want), "{}", String::from_utf8_lossy(bytes));
+            assert_eq!(
+                parse(bytes),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
         }
         assert_eq!(
             parse(&[b'x'; MAX_REPLY_LINE + 1]),

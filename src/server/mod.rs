@@ -1,6 +1,7 @@
 //! IO: the listener, the worker event loops and the connections. The store
 //! and the protocol code know nothing of this module.
 
+mod cluster;
 mod conn;
 mod dispatch;
 mod report;
@@ -43,6 +44,8 @@ pub struct Shared {
     pub max_request: usize,
     /// The first TCP port listened on (`stats settings` shows it).
     pub tcp_port: u16,
+    /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
+    pub cluster: cluster::Cluster,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
     shutting_down: AtomicBool,
     wakers: Mutex<Vec<Arc<Waker>>>,
@@ -59,6 +62,11 @@ impl Shared {
         for w in self.wakers.lock().iter() {
             let _ = w.wake();
         }
+    }
+
+    /// SIGHUP: reread the files that may change at run time.
+    pub fn reload(&self) {
+        self.cluster.reload();
     }
 
     fn forget(&self, conn: &Conn) {
@@ -123,7 +131,9 @@ impl Server {
             max_value: config.max_item_size.saturating_sub(HDR),
         };
         let max_request = (2 * config.max_item_size).max(4 << 20);
+        let cluster = cluster::Cluster::load(config.extended.cluster_config.clone())?;
         let shared = Arc::new(Shared {
+            cluster,
             cache,
             config,
             stats: Stats::default(),
