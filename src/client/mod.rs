@@ -233,6 +233,9 @@ impl Default for Options {
     }
 }
 
+/// The items one server returned for a multi-get.
+type Batch = Vec<(Vec<u8>, Item)>;
+
 /// An item read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -276,7 +279,7 @@ impl Server {
     /// In the ring: not ejected, or its retry time has come (the next
     /// request probes it).
     fn alive(&self, now: Instant) -> bool {
-        self.health.lock().ejected_until.is_none_or(|t| now >= t)
+        self.health.lock().ejected_until.map_or(true, |t| now >= t)
     }
 }
 
@@ -395,7 +398,7 @@ impl Client {
         if every.is_zero() {
             return;
         }
-        let due = ep.lock().last_check.is_none_or(|t| t.elapsed() >= every);
+        let due = ep.lock().last_check.map_or(true, |t| t.elapsed() >= every);
         if due {
             if let Err(e) = self.refresh() {
                 log::warn!("configuration endpoint refresh failed: {e}");
@@ -459,7 +462,7 @@ impl Client {
                 let mut h = server.health.lock();
                 h.failures = h.failures.saturating_add(1);
                 if h.failures >= opts.failure_limit.max(1) {
-                    if h.ejected_until.is_none_or(|t| Instant::now() >= t) {
+                    if h.ejected_until.map_or(true, |t| Instant::now() >= t) {
                         log::warn!(
                             "ejecting {} for {:?} after {} failures: {e}",
                             server.spec,
@@ -547,7 +550,7 @@ impl Client {
             for (k, owners) in &pending {
                 batches.entry(owners[0]).or_default().push(*k);
             }
-            let results: Vec<(usize, Result<Vec<(Vec<u8>, Item)>>)> = std::thread::scope(|scope| {
+            let results: Vec<(usize, Result<Batch>)> = std::thread::scope(|scope| {
                 let handles: Vec<_> = batches
                     .iter()
                     .map(|(&server, batch)| {
@@ -585,7 +588,8 @@ impl Client {
             pending = pending
                 .into_iter()
                 .filter(|(_, o)| failed.contains(&o[0]))
-                .filter_map(|(k, o)| (o.len() > 1).then(|| (k, &o[1..])))
+                .filter(|(_, o)| o.len() > 1)
+                .map(|(k, o)| (k, &o[1..]))
                 .collect();
         }
         match last_err {

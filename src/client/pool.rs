@@ -94,10 +94,8 @@ impl Connection {
         loop {
             match text_reply::parse(&self.buf[self.start..]) {
                 Ok(Status::Complete(reply, used)) => {
-                    let at = self.start;
                     self.start += used;
                     let out = f(reply);
-                    let _ = at;
                     if self.start == self.buf.len() {
                         self.buf.clear();
                         self.start = 0;

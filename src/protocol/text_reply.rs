@@ -154,7 +154,7 @@ fn data_block<'a>(
     let reply = if value {
         Reply::Value {
             key,
-            flags: flags as u32,
+            flags,
             cas,
             data,
         }
