@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, wait_for_port, Conn};
 use ferrocache::client::{CasOutcome, Client, Distribution, Error, Item, Options};
+use ferrocache::protocol::Protocol;
 
 const CLI: &str = env!("CARGO_BIN_EXE_ferrocache-cli");
 
 /// A ferrocache node on a fixed port, so it can be restarted in place;
 /// killed on drop.
 struct Node {
+    bin: PathBuf,
     port: u16,
     args: Vec<String>,
     child: Option<Child>,
@@ -28,8 +30,13 @@ struct Node {
 
 impl Node {
     fn start(args: &[&str]) -> Node {
+        Node::start_bin(env!("CARGO_BIN_EXE_ferrocache").into(), args)
+    }
+
+    fn start_bin(bin: PathBuf, args: &[&str]) -> Node {
         for _ in 0..5 {
             let mut node = Node {
+                bin: bin.clone(),
                 port: free_port(),
                 args: args.iter().map(|s| s.to_string()).collect(),
                 child: None,
@@ -43,7 +50,7 @@ impl Node {
 
     /// Start the process; false if it exited (port taken).
     fn spawn(&mut self) -> bool {
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        let child = Command::new(&self.bin)
             .args(["-p", &self.port.to_string(), "-l", "127.0.0.1", "-U", "0"])
             .args(&self.args)
             .stdin(Stdio::null())
@@ -169,7 +176,56 @@ fn item(value: &[u8], flags: u32) -> Item {
 #[test]
 fn every_operation_round_trips() {
     let node = Node::start(&[]);
-    let c = client(&[&node], Options::default());
+    exercise(&client(&[&node], Options::default()));
+}
+
+/// memcached itself, for checking the client's own protocol code; None
+/// (with a note) when it is not installed.
+fn oracle() -> Option<Node> {
+    let bin = PathBuf::from("/usr/bin/memcached");
+    if !bin.exists() {
+        eprintln!("skipped: /usr/bin/memcached is not installed");
+        return None;
+    }
+    // memcached refuses to run as root without -u.
+    let as_root = nix::unistd::Uid::effective().is_root();
+    Some(Node::start_bin(
+        bin,
+        if as_root { &["-u", "nobody"] } else { &[] },
+    ))
+}
+
+#[test]
+fn every_operation_round_trips_against_memcached_in_both_protocols() {
+    let Some(node) = oracle() else { return };
+    exercise(&client(&[&node], Options::default()));
+    let binary = Options {
+        protocol: Protocol::Binary,
+        ..Options::default()
+    };
+    exercise(&client(&[&node], binary));
+}
+
+#[test]
+fn binary_get_multi_returns_only_the_hits() {
+    let Some(a) = oracle() else { return };
+    let Some(b) = oracle() else { return };
+    let opts = Options {
+        protocol: Protocol::Binary,
+        ..Options::default()
+    };
+    let c = client(&[&a, &b], opts);
+    let keys: Vec<String> = (0..500).map(|i| format!("bm:{i}")).collect();
+    for k in keys.iter().step_by(2) {
+        assert!(c.set(k, k.as_bytes(), 3, 0).unwrap());
+    }
+    let got = c.get_multi(&keys).unwrap();
+    assert_eq!(got.len(), 250);
+    assert!(got.iter().all(|(k, v)| v.value == *k && v.flags == 3));
+}
+
+fn exercise(c: &Client) {
+    c.flush_all(0).unwrap();
     assert!(c.set("k", b"v1", 7, 0).unwrap());
     assert_eq!(c.get("k").unwrap(), Some(item(b"v1", 7)));
     assert!(!c.add("k", b"x", 0, 0).unwrap());
@@ -611,4 +667,25 @@ fn cli_stats_is_an_aligned_table_and_ring_names_owners() {
             format!("{key}\t{}", c.server_for(key.as_bytes()).unwrap())
         );
     }
+}
+
+#[test]
+fn cli_binary_mode_against_memcached() {
+    let Some(node) = oracle() else { return };
+    let s = node.name();
+    let base = ["--binary", "--servers", s.as_str()];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        cli(&args, None)
+    };
+    assert_eq!(run(&["set", "bk", "bv"]).0, 0);
+    assert_eq!(run(&["get", "bk"]).1, "bv");
+    assert_eq!(run(&["get", "nope"]).0, 1);
+    assert_eq!(run(&["set", "bn", "1"]).0, 0);
+    assert_eq!(run(&["incr", "bn", "9"]).1, "10\n");
+    assert_eq!(run(&["delete", "bk"]).0, 0);
+    assert_eq!(run(&["delete", "bk"]).0, 1);
+    let (code, out, _) = run(&["stats"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.starts_with("curr_items ")));
 }

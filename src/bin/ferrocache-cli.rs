@@ -52,6 +52,9 @@ struct Cli {
     /// Key placement.
     #[arg(short, long, global = true, value_enum, default_value_t = Dist::Ketama)]
     distribution: Dist,
+    /// Speak memcached's binary protocol instead of the text protocol.
+    #[arg(long, global = true)]
+    binary: bool,
     /// Connect, read and write timeout in seconds.
     #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
     timeout: f64,
@@ -158,6 +161,9 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
         Dist::ConsistentKetama => Distribution::ConsistentKetama,
         Dist::Rendezvous => Distribution::Rendezvous,
     };
+    if cli.binary {
+        opts.protocol = ferrocache::protocol::Protocol::Binary;
+    }
     if let Some(ep) = &cli.discover {
         return Client::from_config_endpoint(ep, opts).map_err(fail);
     }

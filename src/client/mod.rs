@@ -10,9 +10,11 @@
 //!                    ejected until)
 //! ```
 //! Requests and replies use the crate's sans-IO text protocol code
-//! ([`crate::protocol::text_reply`] parses what servers answer). Only the
-//! text protocol is spoken; the binary protocol is not implemented here.
+//! ([`crate::protocol::text_reply`] parses what servers answer), or the
+//! binary protocol on request ([`Options::protocol`]).
 
+mod binary;
+mod binary_ops;
 mod discovery;
 mod pool;
 pub mod ring;
@@ -33,7 +35,7 @@ use ring::{Node, Ring};
 
 use crate::protocol::text::StoreCommand;
 use crate::protocol::text_reply::Reply;
-use crate::protocol::KEY_MAX_LENGTH;
+use crate::protocol::{Protocol, KEY_MAX_LENGTH};
 
 /// What went wrong; never a panic.
 #[derive(Debug)]
@@ -213,6 +215,8 @@ pub struct Options {
     /// With a configuration endpoint: how often operations check its
     /// version (zero: only on [`Client::refresh`]).
     pub refresh_interval: Duration,
+    /// Text (default) or binary protocol.
+    pub protocol: Protocol,
 }
 
 impl Default for Options {
@@ -229,12 +233,13 @@ impl Default for Options {
             replicas: 1,
             max_idle: 8,
             refresh_interval: Duration::ZERO,
+            protocol: Protocol::Text,
         }
     }
 }
 
 /// The items one server returned for a multi-get.
-type Batch = Vec<(Vec<u8>, Item)>;
+pub(crate) type Batch = Vec<(Vec<u8>, Item)>;
 
 /// An item read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -512,20 +517,33 @@ impl Client {
         first.unwrap_or(Err(last))
     }
 
+    fn binary(&self) -> bool {
+        self.inner.opts.protocol == Protocol::Binary
+    }
+
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
         let key = key.as_ref();
+        if self.binary() {
+            return self.read_key(key, |c| binary_ops::get(c, key, None, false));
+        }
         self.read_key(key, |c| single_get(c, b"get", None, key))
     }
 
     /// `get` with the item's CAS unique.
     pub fn gets(&self, key: impl AsRef<[u8]>) -> Result<Option<Item>> {
         let key = key.as_ref();
+        if self.binary() {
+            return self.read_key(key, |c| binary_ops::get(c, key, None, true));
+        }
         self.read_key(key, |c| single_get(c, b"gets", None, key))
     }
 
     /// Get and touch: read the item and set its expiration.
     pub fn gat(&self, key: impl AsRef<[u8]>, exptime: i64) -> Result<Option<Item>> {
         let key = key.as_ref();
+        if self.binary() {
+            return self.write_key(key, |c| binary_ops::get(c, key, Some(exptime), false));
+        }
         self.write_key(key, |c| single_get(c, b"gat", Some(exptime), key))
     }
 
@@ -558,7 +576,13 @@ impl Client {
                         (
                             server,
                             scope.spawn(move || {
-                                self.with_conn(&topo.servers[server], |c| multi_get(c, batch))
+                                self.with_conn(&topo.servers[server], |c| {
+                                    if self.binary() {
+                                        binary_ops::get_multi(c, batch)
+                                    } else {
+                                        multi_get(c, batch)
+                                    }
+                                })
                             }),
                         )
                     })
@@ -673,6 +697,11 @@ impl Client {
         cas: u64,
     ) -> Result<CasOutcome> {
         check_key(key)?;
+        if self.binary() {
+            return self.write_key(key, |c| {
+                binary_ops::store(c, command, key, value, flags, exptime, cas)
+            });
+        }
         let name: &[u8] = match command {
             StoreCommand::Set => b"set",
             StoreCommand::Add => b"add",
@@ -709,6 +738,9 @@ impl Client {
     /// Ok(true) when the key existed.
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
+        if self.binary() {
+            return self.write_key(key, |c| binary_ops::delete(c, key));
+        }
         let req = line(&[b"delete", key]);
         self.write_key(key, |c| {
             c.send(&req)?;
@@ -730,6 +762,9 @@ impl Client {
     }
 
     fn delta(&self, verb: &[u8], key: &[u8], delta: u64) -> Result<Option<u64>> {
+        if self.binary() {
+            return self.write_key(key, |c| binary_ops::delta(c, verb == b"incr", key, delta));
+        }
         let req = line(&[verb, key, delta.to_string().as_bytes()]);
         self.write_key(key, |c| {
             c.send(&req)?;
@@ -744,6 +779,9 @@ impl Client {
     /// Ok(true) when the key existed.
     pub fn touch(&self, key: impl AsRef<[u8]>, exptime: i64) -> Result<bool> {
         let key = key.as_ref();
+        if self.binary() {
+            return self.write_key(key, |c| binary_ops::touch(c, key, exptime));
+        }
         let req = line(&[b"touch", key, exptime.to_string().as_bytes()]);
         self.write_key(key, |c| {
             c.send(&req)?;
@@ -761,6 +799,9 @@ impl Client {
         let req = line(&[b"flush_all", delay.to_string().as_bytes()]);
         let mut first_err = None;
         for (_, r) in self.each_server(|c| {
+            if self.binary() {
+                return binary_ops::flush(c, delay);
+            }
             c.send(&req)?;
             c.reply(|r| match r {
                 Reply::Ok => Ok(()),
@@ -782,6 +823,9 @@ impl Client {
             None => line(&[b"stats"]),
         };
         self.each_server(|c| {
+            if self.binary() {
+                return binary_ops::stats(c, group);
+            }
             c.send(&req)?;
             let mut out = Vec::new();
             loop {
@@ -806,6 +850,9 @@ impl Client {
     /// `version` of every server.
     pub fn version(&self) -> Vec<(ServerSpec, Result<String>)> {
         self.each_server(|c| {
+            if self.binary() {
+                return binary_ops::version(c);
+            }
             c.send(b"version\r\n")?;
             c.reply(|r| match r {
                 Reply::Version(v) => Ok(String::from_utf8_lossy(v).into_owned()),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::binary::{self, Frame, HEADER_LEN};
 use super::{Addr, Error, Timeouts};
 use crate::protocol::text_reply::{self, Reply};
 use crate::protocol::Status;
@@ -108,6 +109,36 @@ impl Connection {
         }
     }
 
+    /// Read one binary-protocol response frame.
+    pub fn frame(&mut self) -> Result<Frame, Error> {
+        self.need(HEADER_LEN)?;
+        let mut h = [0u8; HEADER_LEN];
+        h.copy_from_slice(&self.buf[self.start..self.start + HEADER_LEN]);
+        let header = binary::decode_header(&h).map_err(|e| Error::Protocol(format!("{e:?}")))?;
+        if header.body_len > MAX_FRAME_BODY {
+            return Err(Error::Protocol(format!(
+                "response body of {} bytes",
+                header.body_len
+            )));
+        }
+        let total = HEADER_LEN + header.body_len as usize;
+        self.need(total)?;
+        let body = self.buf[self.start + HEADER_LEN..self.start + total].to_vec();
+        self.start += total;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        Ok(Frame { header, body })
+    }
+
+    fn need(&mut self, n: usize) -> Result<(), Error> {
+        while self.buf.len() - self.start < n {
+            self.fill()?;
+        }
+        Ok(())
+    }
+
     fn fill(&mut self) -> Result<(), Error> {
         if self.start > 0 {
             self.buf.drain(..self.start);
@@ -130,6 +161,10 @@ impl Connection {
         Ok(())
     }
 }
+
+/// Largest binary response body accepted (a rogue length must not make the
+/// client allocate gigabytes).
+const MAX_FRAME_BODY: u32 = 256 << 20;
 
 /// A zero timeout means none, as `set_read_timeout` refuses zero.
 fn nonzero(d: Duration) -> Option<Duration> {
