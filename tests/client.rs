@@ -97,12 +97,9 @@ impl Node {
     }
 
     fn sighup(&self) {
+        use nix::sys::signal::{kill, Signal};
         let pid = self.child.as_ref().unwrap().id();
-        let rc = Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(rc.success());
+        kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGHUP).expect("SIGHUP");
     }
 
     /// One `stats` value, read over a fresh raw connection.

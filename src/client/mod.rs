@@ -549,7 +549,8 @@ impl Client {
 
     /// Fetch many keys: one `get k1 k2 ...` per owning server, sent to all
     /// servers in parallel. Keys whose server fails are retried on their
-    /// replicas, if any. Missing keys are absent from the map.
+    /// replicas, if any. Missing keys are absent from the map; the keys of
+    /// a server that failed count as misses, unless every server failed.
     pub fn get_multi<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<HashMap<Vec<u8>, Item>> {
         let topo = self.topology();
         let replicas = self.inner.opts.replicas.max(1);

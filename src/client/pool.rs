@@ -86,6 +86,26 @@ impl Connection {
         })
     }
 
+    /// Whether an idle connection can still be used: nothing unread, and
+    /// (TCP) the server has not closed it, e.g. for `idle_timeout`. Without
+    /// this check the first request after a server-side close would fail
+    /// and count against a healthy server.
+    fn usable(&self) -> bool {
+        if self.start != self.buf.len() {
+            return false;
+        }
+        match &self.stream {
+            Stream::Tcp(s) => {
+                if s.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let alive = matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+                alive && s.set_nonblocking(false).is_ok()
+            }
+            Stream::Unix(_) => true,
+        }
+    }
+
     pub fn send(&mut self, request: &[u8]) -> Result<(), Error> {
         Ok(self.stream.write_all(request)?)
     }
@@ -178,8 +198,14 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// An idle connection that is still open, if any.
     pub fn take(&self) -> Option<Connection> {
-        self.idle.lock().pop()
+        loop {
+            let conn = self.idle.lock().pop()?;
+            if conn.usable() {
+                return Some(conn);
+            }
+        }
     }
 
     /// Keep a healthy connection for reuse, up to `max` idle ones.
@@ -193,5 +219,50 @@ impl Pool {
     /// Drop every idle connection (after a failure they are suspect).
     pub fn clear(&self) {
         self.idle.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn timeouts() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(2),
+            write: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_not_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let addr = Addr::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let pool = Pool::default();
+        pool.put(Connection::connect(&addr, &timeouts()).unwrap(), 4);
+        let (open, _) = listener.accept().unwrap();
+        assert!(pool.take().is_some(), "an open idle connection is reused");
+
+        pool.put(Connection::connect(&addr, &timeouts()).unwrap(), 4);
+        let (server_side, _) = listener.accept().unwrap();
+        drop(server_side);
+        // Wait until the FIN has arrived (bounded), then the pool drops it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let c = pool.idle.lock().pop().unwrap();
+            if !c.usable() {
+                break;
+            }
+            pool.put(c, 4);
+            assert!(std::time::Instant::now() < deadline, "close never seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(pool.take().is_none());
+        drop(open);
     }
 }
