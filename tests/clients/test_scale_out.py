@@ -94,7 +94,10 @@ def start_on(tmp_path: Path, host: str, port: int) -> Server:
 
 
 def port_free(host: str, port: int) -> bool:
+    """Nobody listens there (connections of an earlier run lingering in
+    TIME_WAIT do not count: the daemon binds with SO_REUSEADDR too)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
