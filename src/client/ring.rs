@@ -40,11 +40,12 @@ pub struct Node {
 }
 
 impl Node {
-    /// libmemcached's continuum string for point group `i`.
+    /// libmemcached's continuum string for point group `i`. A unix socket
+    /// has port 0 there, so it is `path:0-i`.
     fn ketama_name(&self, i: u32) -> String {
-        match self.port {
-            Some(port) if port != DEFAULT_PORT => format!("{}:{port}-{i}", self.host),
-            _ => format!("{}-{i}", self.host),
+        match self.port.unwrap_or(0) {
+            DEFAULT_PORT => format!("{}-{i}", self.host),
+            port => format!("{}:{port}-{i}", self.host),
         }
     }
 
