@@ -158,6 +158,28 @@ def test_pylibmc_placement_unequal_weights(server_factory):
     assert max(counts, key=counts.get) == f"{nodes[2].host}:{nodes[2].port}"
 
 
+def test_pylibmc_placement_unix_sockets(server_factory, tmp_path):
+    # libmemcached gives a unix socket port 0: its strings are `path:0-i`.
+    paths = [str(tmp_path / f"node{i}.sock") for i in range(3)]
+    for path in paths:
+        server_factory("-s", path, "-a", "0700")
+    pylibmc_store(paths, WEIGHTED)
+    from pymemcache.client.base import Client
+
+    where = {}
+    for path in paths:
+        c = Client(path, connect_timeout=5, timeout=10)
+        for i in range(0, N_KEYS, 500):
+            for key in c.get_many(KEYS[i : i + 500]):
+                where[key] = path
+        c.close()
+    assert len(where) == N_KEYS
+    ring = cli_ring(paths, "ketama", KEYS)
+    wrong = [k for k in KEYS if ring[k] != where[k]]
+    assert not wrong, f"{len(wrong)} keys placed differently, e.g. {wrong[:3]}"
+    assert len(set(where.values())) == 3
+
+
 def test_pymemcache_hashclient_rendezvous_placement(server_factory):
     from pymemcache.client.hash import HashClient
 
