@@ -160,6 +160,9 @@ pub struct Extended {
     pub ssl_kernel_tls: bool,
     /// `sasl_pwdb` (ferrocache extension): SASL password database file.
     pub sasl_pwdb: Option<PathBuf>,
+    /// `cluster_config` (ferrocache extension): the node list served to
+    /// `config get cluster` (ElastiCache auto-discovery), reread on SIGHUP.
+    pub cluster_config: Option<PathBuf>,
     /// `shutdown_timeout` (ferrocache extension): seconds to drain
     /// connections on shutdown. Default 10.
     pub shutdown_timeout: u64,
@@ -186,6 +189,7 @@ impl Default for Extended {
             ssl_session_cache: false,
             ssl_kernel_tls: false,
             sasl_pwdb: None,
+            cluster_config: None,
             shutdown_timeout: 10,
         }
     }
@@ -458,6 +462,8 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   ssl_ca_cert, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls,
   ssl_min_version          TLS settings (TLS itself is not supported yet)
   sasl_pwdb=FILE           SASL password file (ferrocache)
+  cluster_config=FILE      nodes (host|ip|port ...) for `config get cluster`,
+                           reread on SIGHUP (ferrocache)
   shutdown_timeout=SECS    connection drain time on shutdown (default: 10;
                            ferrocache)
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
@@ -816,6 +822,7 @@ const SUBOPTIONS: &[(&str, SubKind)] = &[
     ("ssl_min_version", SubKind::Str),
     // ferrocache extensions
     ("sasl_pwdb", SubKind::Str),
+    ("cluster_config", SubKind::Str),
     ("shutdown_timeout", SubKind::Uint),
 ];
 
@@ -839,6 +846,7 @@ const TYPED_SUBOPTIONS: &[&str] = &[
     "ssl_session_cache",
     "ssl_kernel_tls",
     "sasl_pwdb",
+    "cluster_config",
     "shutdown_timeout",
 ];
 
@@ -960,6 +968,7 @@ fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> {
                 "ssl_session_cache" => ext.ssl_session_cache = true,
                 "ssl_kernel_tls" => ext.ssl_kernel_tls = true,
                 "sasl_pwdb" => ext.sasl_pwdb = value.map(PathBuf::from),
+                "cluster_config" => ext.cluster_config = value.map(PathBuf::from),
                 // Range checks memcached does for options ferrocache ignores,
                 // so a config memcached rejects is rejected here too.
                 "hot_lru_pct" | "warm_lru_pct" => {
@@ -1603,6 +1612,9 @@ mod tests {
                 c.extended.read_buf_mem_limit.is_none()
             }),
             (&["-o", "no_maxconns_fast"], |c| !c.extended.maxconns_fast),
+            (&["-o", "cluster_config=/etc/fc.cluster"], |c| {
+                c.extended.cluster_config == Some(PathBuf::from("/etc/fc.cluster"))
+            }),
             (&["-o", "shutdown_timeout=0,sasl_pwdb=/etc/fc.pw"], |c| {
                 c.extended.shutdown_timeout == 0
                     && c.extended.sasl_pwdb == Some(PathBuf::from("/etc/fc.pw"))

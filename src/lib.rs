@@ -36,6 +36,7 @@
 //!
 //! `docs/architecture.md` explains the choices behind each.
 
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod protocol;

@@ -7,8 +7,10 @@
 //! needed, or an error naming what was invalid. Incomplete is not an error.
 
 pub mod binary;
+pub mod cluster_config;
 pub mod meta;
 pub mod text;
+pub mod text_reply;
 
 /// Outcome of parsing one request from the front of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

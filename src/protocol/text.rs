@@ -126,6 +126,11 @@ pub enum Request<'a> {
     },
     /// A meta command (`mg ms md ma mn me`), parsed by [`super::meta`].
     Meta(super::meta::Request<'a>),
+    /// `config get <key>`: ElastiCache's auto-discovery (`config get
+    /// cluster`). Not a memcached 1.6 command.
+    ConfigGet {
+        key: &'a [u8],
+    },
 }
 
 /// What was wrong with a request; each maps to one memcached reply.
@@ -207,6 +212,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         b"verbosity" => cx.verbosity(),
         b"shutdown" => cx.shutdown(),
         b"cache_memlimit" => cx.cache_memlimit(),
+        b"config" => cx.config(),
         b"stats" => cx.complete(Request::Stats {
             args: trim_end_spaces(trim_start_spaces(rest)),
         }),
@@ -593,6 +599,18 @@ impl<'a> Line<'a> {
             _ => self.complete(Request::Shutdown {
                 mode: ShutdownMode::Invalid,
             }),
+        }
+    }
+
+    /// `config get <key>`; any other shape is `ERROR`, as from a server
+    /// that does not know the command.
+    fn config(&self) -> Parsed<'a> {
+        let args = Args::new(self.rest);
+        match (args.len, args.tokens[0]) {
+            (2, b"get") if valid_key(args.tokens[1]) => self.complete(Request::ConfigGet {
+                key: args.tokens[1],
+            }),
+            _ => Err(self.error(ErrorKind::UnknownCommand, false)),
         }
     }
 

@@ -308,6 +308,15 @@ pub fn text(
         }
         Request::Stats { args } => super::report::stats(shared, args, out),
         Request::Meta(req) => return meta(req, shared, stats, out),
+        Request::ConfigGet { key } => match shared.cluster.encoded() {
+            Some(data) if key == b"cluster" => {
+                out.extend_from_slice(format!("CONFIG cluster 0 {}\r\n", data.len()).as_bytes());
+                out.extend_from_slice(data.as_bytes());
+                out.extend_from_slice(b"\r\nEND\r\n");
+            }
+            // Like a server without auto-discovery.
+            _ => out.extend_from_slice(b"ERROR\r\n"),
+        },
     }
     Flow::Continue
 }

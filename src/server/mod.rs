@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod binary_dispatch;
+mod cluster;
 mod conn;
 mod dispatch;
 mod report;
@@ -49,6 +50,8 @@ pub struct Shared {
     pub protocol: ProtocolMode,
     /// Credentials for SASL (`-S`) and ASCII auth (`-Y`).
     pub auth: auth::Auth,
+    /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
+    pub cluster: cluster::Cluster,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
     shutting_down: AtomicBool,
     /// The listener may still hand over connections (its backlog is drained
@@ -78,8 +81,10 @@ impl Shared {
         }
     }
 
-    /// SIGHUP: re-read the credential files. On failure the old ones stay.
+    /// SIGHUP: re-read the files that may change at run time (credentials,
+    /// cluster config). On failure the old contents stay in service.
     pub fn reload(&self) -> io::Result<()> {
+        self.cluster.reload();
         self.auth.reload()
     }
 
@@ -152,7 +157,9 @@ impl Server {
             ProtocolMode::Auto if config.auth_file.is_some() => ProtocolMode::Ascii,
             p => p,
         };
+        let cluster = cluster::Cluster::load(config.extended.cluster_config.clone())?;
         let shared = Arc::new(Shared {
+            cluster,
             cache,
             config,
             stats: Stats::default(),

@@ -615,6 +615,19 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
             ),
         ),
         (b"stats\tx\r\n", unknown(9)),
+        // --- config get (ElastiCache auto-discovery) ---
+        (
+            b"config get cluster\r\n",
+            done(Request::ConfigGet { key: b"cluster" }, 20),
+        ),
+        (
+            b"config  get  cluster \r\n",
+            done(Request::ConfigGet { key: b"cluster" }, 23),
+        ),
+        (b"config\r\n", unknown(8)),
+        (b"config get\r\n", unknown(12)),
+        (b"config set cluster\r\n", unknown(20)),
+        (b"config get a b\r\n", unknown(16)),
         // --- empty, unknown, meta ---
         (b"\r\n", unknown(2)),
         (b"\n", unknown(1)),

@@ -1,0 +1,327 @@
+//! `ferrocache-cli`: talk to a fleet of memcached-compatible servers through
+//! the ferrocache client library (same key placement as libmemcached's
+//! weighted ketama, or pymemcache's rendezvous hashing).
+//!
+//! Exit codes (sysexits): 0 success; 1 a negative answer (miss, not
+//! stored, not found); 64 usage; 65 bad key or value; 66 unreadable stdin;
+//! 69 no server reachable; 76 a server error or unexpected reply.
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ferrocache::client::{Client, Distribution, Error, Options, ServerSpec};
+
+const EX_NEGATIVE: u8 = 1;
+const EX_USAGE: u8 = 64;
+const EX_DATAERR: u8 = 65;
+const EX_NOINPUT: u8 = 66;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_PROTOCOL: u8 = 76;
+
+const AFTER_HELP: &str = "\
+Servers: HOST:PORT[:WEIGHT], [V6]:PORT[:WEIGHT] or /unix/socket[:WEIGHT],
+comma-separated, from --servers or $FERROCACHE_SERVERS.
+
+Exit codes (sysexits): 0 ok, 1 miss / not stored / not found, 64 usage,
+65 bad key or value, 66 unreadable stdin, 69 no server reachable,
+76 server error or unexpected reply.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ferrocache-cli",
+    version,
+    about = "Command-line client for a ferrocache / memcached fleet",
+    after_help = AFTER_HELP,
+    color = clap::ColorChoice::Never
+)]
+struct Cli {
+    /// Servers, comma-separated (default: $FERROCACHE_SERVERS).
+    #[arg(short, long, global = true, value_name = "LIST")]
+    servers: Option<String>,
+    /// Learn the servers from this ElastiCache-style configuration endpoint
+    /// (`config get cluster`) instead.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        conflicts_with = "servers"
+    )]
+    discover: Option<String>,
+    /// Key placement.
+    #[arg(short, long, global = true, value_enum, default_value_t = Dist::Ketama)]
+    distribution: Dist,
+    /// Speak memcached's binary protocol instead of the text protocol.
+    #[arg(long, global = true)]
+    binary: bool,
+    /// Connect, read and write timeout in seconds.
+    #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
+    timeout: f64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum Dist {
+    /// libmemcached weighted ketama with MD5 (pylibmc, twemproxy ketama)
+    Ketama,
+    /// libmemcached `distribution: consistent ketama` + `hash: md5` without
+    /// weights (100 points per server; weighted when a weight is above 1)
+    ConsistentKetama,
+    /// pymemcache HashClient (murmur3 rendezvous)
+    Rendezvous,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the value of each key (one key: the raw value; several:
+    /// `key<TAB>value` lines).
+    Get {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Store a value, from the argument or else from stdin.
+    Set {
+        key: String,
+        value: Option<String>,
+        /// Client flags (32-bit).
+        #[arg(short, long, default_value_t = 0)]
+        flags: u32,
+        /// Expiration: seconds, or a unix time past 30 days; 0 = never.
+        #[arg(short, long, default_value_t = 0)]
+        exptime: i64,
+    },
+    /// Delete a key.
+    Delete { key: String },
+    /// Increment a counter and print its new value.
+    Incr {
+        key: String,
+        #[arg(default_value_t = 1)]
+        delta: u64,
+    },
+    /// Decrement a counter (not below 0) and print its new value.
+    Decr {
+        key: String,
+        #[arg(default_value_t = 1)]
+        delta: u64,
+    },
+    /// Set a key's expiration.
+    Touch { key: String, exptime: i64 },
+    /// Invalidate every item on every server.
+    Flush {
+        /// Seconds to wait before flushing.
+        #[arg(long, default_value_t = 0)]
+        delay: i64,
+    },
+    /// Server statistics, one column per server.
+    Stats {
+        /// A stats group (`settings`, `items`, `slabs`, ...).
+        group: Option<String>,
+    },
+    /// Print the server that owns each key (no server is contacted).
+    Ring {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err((code, msg)) => {
+            eprintln!("ferrocache-cli: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Failure = (u8, String);
+
+fn fail(e: Error) -> Failure {
+    let code = match &e {
+        Error::Io(_) | Error::NoServers => EX_UNAVAILABLE,
+        Error::InvalidKey | Error::Client(_) => EX_DATAERR,
+        Error::InvalidServer(_) => EX_USAGE,
+        _ => EX_PROTOCOL,
+    };
+    (code, e.to_string())
+}
+
+fn client(cli: &Cli) -> Result<Client, Failure> {
+    let secs = Duration::try_from_secs_f64(cli.timeout)
+        .map_err(|_| (EX_USAGE, format!("bad --timeout {}", cli.timeout)))?;
+    let mut opts = Options::default();
+    opts.timeouts.connect = secs;
+    opts.timeouts.read = secs;
+    opts.timeouts.write = secs;
+    opts.distribution = match cli.distribution {
+        Dist::Ketama => Distribution::Ketama,
+        Dist::ConsistentKetama => Distribution::ConsistentKetama,
+        Dist::Rendezvous => Distribution::Rendezvous,
+    };
+    if cli.binary {
+        opts.protocol = ferrocache::protocol::Protocol::Binary;
+    }
+    if let Some(ep) = &cli.discover {
+        return Client::from_config_endpoint(ep, opts).map_err(fail);
+    }
+    let list = match &cli.servers {
+        Some(s) => s.clone(),
+        None => std::env::var("FERROCACHE_SERVERS").unwrap_or_default(),
+    };
+    let specs = ServerSpec::parse_list(&list).map_err(fail)?;
+    if specs.is_empty() {
+        return Err((
+            EX_USAGE,
+            "no servers: give --servers or set FERROCACHE_SERVERS".into(),
+        ));
+    }
+    let names: Vec<String> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    Client::with_options(&names, opts).map_err(fail)
+}
+
+fn negative(ok: bool) -> u8 {
+    if ok {
+        0
+    } else {
+        EX_NEGATIVE
+    }
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    let c = client(&cli)?;
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let io = |e: std::io::Error| (EX_UNAVAILABLE, format!("stdout: {e}"));
+    match cli.command {
+        Command::Get { keys } if keys.len() == 1 => match c.get(&keys[0]).map_err(fail)? {
+            Some(item) => {
+                out.write_all(&item.value).map_err(io)?;
+                if std::io::stdout().is_terminal() {
+                    out.write_all(b"\n").map_err(io)?;
+                }
+                Ok(0)
+            }
+            None => Ok(EX_NEGATIVE),
+        },
+        Command::Get { keys } => {
+            let items = c.get_multi(&keys).map_err(fail)?;
+            for k in &keys {
+                if let Some(item) = items.get(k.as_bytes()) {
+                    out.write_all(k.as_bytes()).map_err(io)?;
+                    out.write_all(b"\t").map_err(io)?;
+                    out.write_all(&item.value).map_err(io)?;
+                    out.write_all(b"\n").map_err(io)?;
+                }
+            }
+            Ok(negative(items.len() == keys.len()))
+        }
+        Command::Set {
+            key,
+            value,
+            flags,
+            exptime,
+        } => {
+            let value = match value {
+                Some(v) => v.into_bytes(),
+                None => {
+                    let mut v = Vec::new();
+                    std::io::stdin()
+                        .read_to_end(&mut v)
+                        .map_err(|e| (EX_NOINPUT, format!("stdin: {e}")))?;
+                    v
+                }
+            };
+            Ok(negative(c.set(&key, &value, flags, exptime).map_err(fail)?))
+        }
+        Command::Delete { key } => Ok(negative(c.delete(&key).map_err(fail)?)),
+        Command::Incr { key, delta } => counter(c.incr(&key, delta), &mut out),
+        Command::Decr { key, delta } => counter(c.decr(&key, delta), &mut out),
+        Command::Touch { key, exptime } => Ok(negative(c.touch(&key, exptime).map_err(fail)?)),
+        Command::Flush { delay } => c.flush_all(delay).map(|_| 0).map_err(fail),
+        Command::Stats { group } => {
+            let all = c.stats(group.as_deref());
+            let text = stats_table(&all);
+            out.write_all(text.as_bytes()).map_err(io)?;
+            let mut code = 0;
+            for (spec, r) in &all {
+                if let Err(e) = r {
+                    eprintln!("ferrocache-cli: {spec}: {e}");
+                    code = EX_UNAVAILABLE;
+                }
+            }
+            Ok(code)
+        }
+        Command::Ring { keys } => {
+            for k in &keys {
+                let spec = c.server_for(k.as_bytes()).map_err(fail)?;
+                writeln!(out, "{k}\t{spec}").map_err(io)?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn counter(r: Result<Option<u64>, Error>, out: &mut impl Write) -> Result<u8, Failure> {
+    match r.map_err(fail)? {
+        Some(n) => {
+            writeln!(out, "{n}").map_err(|e| (EX_UNAVAILABLE, format!("stdout: {e}")))?;
+            Ok(0)
+        }
+        None => Ok(EX_NEGATIVE),
+    }
+}
+
+type ServerStats = (ServerSpec, Result<Vec<(String, String)>, Error>);
+
+/// One row per stat (in the first server's order), one column per server.
+fn stats_table(all: &[ServerStats]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for (_, r) in all {
+        for (n, _) in r.as_deref().unwrap_or(&[]) {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+    }
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(names.len() + 1);
+    let mut header = vec!["stat".to_string()];
+    header.extend(all.iter().map(|(s, _)| s.to_string()));
+    rows.push(header);
+    for name in &names {
+        let mut row = vec![name.to_string()];
+        for (_, r) in all {
+            let v = match r {
+                Ok(stats) => stats
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("-".to_string(), |(_, v)| v.clone()),
+                Err(_) => "(down)".to_string(),
+            };
+            row.push(v);
+        }
+        rows.push(row);
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut s = String::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == cols {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
