@@ -14,9 +14,11 @@
 #
 # FERROCACHE_BIN overrides the server under test for memccapable/test-clients.
 #
+#   make bench  ferrocache vs Debian's memcached, side by side (about 10 min):
+#               writes docs/benchmarks.{md,png,json}; BENCH_ARGS go to
+#               benches/run.py (e.g. BENCH_ARGS="--only text_p16 --rounds 1")
+#
 # Room for later work (not yet implemented):
-#   make bench   load benchmarks (e.g. memtier/mc-crusher-style against
-#                ferrocache and memcached on loopback), bounded in time
 #   make fuzz    cargo fuzz targets under fuzz/ (text/binary protocol parsers)
 #   make soak    long-running bounded soak of ferrocache (and via nutcracker)
 
@@ -35,7 +37,7 @@ ORACLE  ?= /usr/bin/memcached
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean
+.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench
 
 run:
 	$(CARGO) build --release
@@ -64,6 +66,9 @@ oracle: deps
 	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh ascii
 	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh binary
 	FERROCACHE_BIN=$(ORACLE) $(PYTEST) tests/clients -q
+
+bench:
+	scripts/bench.sh $(BENCH_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

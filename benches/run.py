@@ -1,0 +1,803 @@
+#!/usr/bin/env python3
+"""`make bench`: ferrocache against Debian's memcached, side by side.
+
+Starts both servers with the same flags, runs every workload of issue #6
+against them alternately (A B A B ..., --rounds rounds), and writes
+docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks.json.
+
+Fairness on a 2-core machine: each server gets core 0 (`taskset -c 0`, `-t 1`)
+and the load generator core 1, so a server never competes with its load. The
+server that is not being measured stays up but idle.
+
+Per window and server it records:
+  * ops/s, hit ratio and latency percentiles from ferrocache-bench (JSON);
+  * server CPU seconds (utime+stime of /proc/PID/stat, all threads) and the
+    server's own count of operations (cmd_get+cmd_set deltas of `stats`),
+    giving CPU per operation;
+  * syscalls per operation: `perf stat -e raw_syscalls:sys_enter -p PID`
+    (a kernel tracepoint counter: exact, no ptrace slow-down), broken down
+    into the IO syscalls; without perf, /proc/PID/io syscr+syscw, which
+    misses sendmsg/recvmsg, so the page says which was used;
+  * CPU used by other processes on the machine during the window (noise).
+
+Only the standard library and matplotlib (benches/requirements.txt).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+FERRO = TARGET / "release" / "ferrocache"
+GEN = TARGET / "release" / "ferrocache-bench"
+MEMCACHED = os.environ.get("MEMCACHED", "/usr/bin/memcached")
+SERVER_CPU = "0"
+GEN_CPU = "1"
+# The machine may be shared (other builds): as root, servers and generator run
+# at a high CFS priority so background work takes little of their cores.
+# Both servers get the same treatment.
+NICE = ["nice", "-n", "-10"] if os.geteuid() == 0 else []
+# Seconds to wait before a measured window for the machine to be idle.
+QUIET_WAIT = 0.0
+SYSCALLS = ["read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg",
+            "sendmsg", "epoll_wait", "epoll_pwait", "futex"]
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stats(port):
+    out = {}
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"stats\r\n")
+        buf = b""
+        while not buf.endswith(b"END\r\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    for line in buf.decode().splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "STAT":
+            out[parts[1]] = parts[2]
+    return out
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy():
+    """Process CPU seconds (user+nice+system) of the whole machine so far.
+
+    irq/softirq time is left out: loopback TCP does much of its receive
+    work in softirq, which is charged to no process, and is not noise.
+    """
+    vals = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (vals[0] + vals[1] + vals[2]) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(limit_s):
+    """Wait (at most limit_s) until other processes use < 0.25 core."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        b0 = machine_busy()
+        time.sleep(0.5)
+        load = (machine_busy() - b0) / 0.5
+        if load < 0.25 or time.monotonic() >= deadline:
+            return load
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def proc_io_syscalls(pid):
+    io = dict(l.split(": ") for l in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(io["syscr"]) + int(io["syscw"])
+
+
+def perf_works():
+    if not shutil.which("perf"):
+        return False
+    r = subprocess.run(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "true"],
+                       capture_output=True, text=True)
+    return r.returncode == 0 and "raw_syscalls" in r.stderr and "not supported" not in r.stderr
+
+
+class SyscallCounter:
+    """Counts a process's syscalls over a window."""
+
+    def __init__(self, pid, use_perf):
+        self.pid, self.use_perf = pid, use_perf
+        self.proc = None
+
+    def start(self):
+        if self.use_perf:
+            self.out = tempfile.NamedTemporaryFile(suffix=".perf", delete=False).name
+            events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{s}" for s in SYSCALLS]
+            self.proc = subprocess.Popen(
+                ["taskset", "-c", GEN_CPU, "perf", "stat", "-x,", "-o", self.out,
+                 "-e", ",".join(events), "-p", str(self.pid)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)  # let perf attach before the window opens
+        else:
+            self.before = proc_io_syscalls(self.pid)
+
+    def stop(self):
+        """Total syscalls and a per-syscall breakdown (perf only)."""
+        if not self.use_perf:
+            return proc_io_syscalls(self.pid) - self.before, {}
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=10)
+        total, parts = 0, {}
+        for line in Path(self.out).read_text().splitlines():
+            f = line.split(",")
+            if len(f) < 3 or not f[0].strip().isdigit():
+                continue
+            n, ev = int(f[0]), f[2]
+            if ev == "raw_syscalls:sys_enter":
+                total = n
+            elif n:
+                parts[ev.replace("syscalls:sys_enter_", "")] = n
+        os.unlink(self.out)
+        return total, parts
+
+
+class Server:
+    def __init__(self, name, binary, flags):
+        self.name, self.binary, self.flags = name, binary, flags
+        self.proc = None
+
+    def command(self, port):
+        return NICE + ["taskset", "-c", SERVER_CPU, str(self.binary), "-p", str(port)] + self.flags
+
+    def start(self):
+        for _ in range(5):
+            self.port = free_port()
+            self.cmd = self.command(self.port)
+            self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            if wait_port(self.port, self.proc):
+                return self
+            self.stop()
+        raise RuntimeError(f"{self.name} did not start: {' '.join(self.cmd)}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def server_flags(threads, mem_mib):
+    return ["-U", "0", "-l", "127.0.0.1", "-u", "nobody", "-t", str(threads), "-m", str(mem_mib)]
+
+
+def make_servers(threads, mem_mib):
+    flags = server_flags(threads, mem_mib)
+    return [Server("memcached", MEMCACHED, flags), Server("ferrocache", FERRO, flags)]
+
+
+def gen_cmd(port, gen_args):
+    return NICE + ["taskset", "-c", GEN_CPU, str(GEN), "-s", f"127.0.0.1:{port}", "-q",
+            "--json", "-"] + gen_args
+
+
+def run_gen(port, gen_args, timeout):
+    cmd = gen_cmd(port, gen_args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        return None, (r.stderr.strip().splitlines() or ["failed"])[-1]
+    return json.loads(r.stdout.strip().splitlines()[-1]), None
+
+
+def measured_window(server, gen_args, use_perf, timeout=120):
+    """One generator run against `server`, with the server-side counters."""
+    if QUIET_WAIT:
+        wait_for_quiet(QUIET_WAIT)
+    before = stats(server.port)
+    counter = SyscallCounter(server.pid, use_perf)
+    counter.start()
+    cpu0, busy0, t0 = cpu_seconds(server.pid), machine_busy(), time.monotonic()
+    gen_before = os.times()
+    res, err = run_gen(server.port, gen_args, timeout)
+    gen_after = os.times()
+    cpu1, busy1, t1 = cpu_seconds(server.pid), machine_busy(), time.monotonic()
+    sys_total, sys_parts = counter.stop()
+    if res is None:
+        return {"error": err}
+    after = stats(server.port)
+    server_ops = sum(int(after[k]) - int(before[k]) for k in ("cmd_get", "cmd_set"))
+    server_cpu = cpu1 - cpu0
+    gen_cpu = (gen_after.children_user + gen_after.children_system
+               - gen_before.children_user - gen_before.children_system)
+    res.update({
+        "server_ops": server_ops,
+        "server_cpu_s": server_cpu,
+        "cpu_us_per_op": server_cpu / max(server_ops, 1) * 1e6,
+        "syscalls": sys_total,
+        "syscalls_per_op": sys_total / max(server_ops, 1),
+        "syscall_breakdown_per_op": {k: v / max(server_ops, 1) for k, v in sys_parts.items()},
+        "gen_cpu_s": gen_cpu,
+        "window_s": t1 - t0,
+        # Busy CPU of everything else on the machine (other users' builds...)
+        "foreign_cpu_s": max(0.0, (busy1 - busy0) - server_cpu - gen_cpu),
+    })
+    return res
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if key in r]
+    return statistics.median(vals) if vals else None
+
+
+# ---------------------------------------------------------------- workloads
+
+def throughput_workload(name, title, gen_args, args, use_perf):
+    """Both servers up; prefill each; then A B A B measured windows."""
+    log(f"{name}: {title}")
+    servers = make_servers(args.threads, args.mem)
+    runs = {s.name: [] for s in servers}
+    failed = {}
+    try:
+        for s in servers:
+            s.start()
+            # Same generator flags without the warm-up and measured run.
+            pre = list(gen_args)
+            for flag in ("--warmup", "-d"):
+                i = pre.index(flag)
+                del pre[i:i + 2]
+            res, err = run_gen(s.port, ["--prefill", "-d", "0.2"] + pre, 120)
+            if res is None:
+                failed[s.name] = err
+                log(f"  {s.name}: prefill failed: {err}")
+        for rnd in range(args.rounds):
+            for s in servers:
+                if s.name in failed:
+                    continue
+                r = measured_window(s, gen_args, use_perf)
+                if "error" in r:
+                    failed[s.name] = r["error"]
+                    log(f"  {s.name}: failed: {r['error']}")
+                    continue
+                runs[s.name].append(r)
+                log(f"  round {rnd + 1} {s.name:10} {r['ops_per_sec']:>10.0f} ops/s  "
+                    f"p99 {r['latency_us']['p99']:>8.1f} us  "
+                    f"cpu/op {r['cpu_us_per_op']:.2f} us  sys/op {r['syscalls_per_op']:.3f}  "
+                    f"noise {r['foreign_cpu_s']:.1f} cpu-s")
+        cmds = {s.name: " ".join(s.command("PORT")) for s in servers}
+    finally:
+        for s in servers:
+            s.stop()
+    summary = {}
+    for name_, rows in runs.items():
+        if not rows:
+            summary[name_] = None
+            continue
+        breakdown = {}
+        for k in rows[0]["syscall_breakdown_per_op"]:
+            breakdown[k] = statistics.median(r["syscall_breakdown_per_op"].get(k, 0) for r in rows)
+        summary[name_] = {
+            "ops_per_sec": med(rows, "ops_per_sec"),
+            "p50_us": statistics.median(r["latency_us"]["p50"] for r in rows),
+            "p99_us": statistics.median(r["latency_us"]["p99"] for r in rows),
+            "p99_9_us": statistics.median(r["latency_us"]["p99_9"] for r in rows),
+            "hit_ratio": med(rows, "hit_ratio"),
+            "cpu_us_per_op": med(rows, "cpu_us_per_op"),
+            "syscalls_per_op": med(rows, "syscalls_per_op"),
+            "syscall_breakdown_per_op": breakdown,
+            "gen_cpu_share": statistics.median(r["gen_cpu_s"] / r["window_s"] for r in rows),
+            "server_cpu_share": statistics.median(r["server_cpu_s"] / r["window_s"] for r in rows),
+            "foreign_cpu_s": med(rows, "foreign_cpu_s"),
+            "rounds": len(rows),
+        }
+    return {"name": name, "title": title, "kind": "throughput",
+            "server_cmd": cmds, "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
+            "runs": runs, "summary": summary, "failed": failed}
+
+
+def memory_workload(value_size, args):
+    name = f"memory_{value_size}b"
+    title = f"-m 256, unique 20-byte keys, {value_size}-byte values, fill until evictions start"
+    log(f"{name}: {title}")
+    gen_args = ["--ratio", "1:0", "--pattern", "sequential", "--keys", "1000000000",
+                "--key-size", "20", "--value-size", str(value_size), "-c", "50", "-p", "16",
+                "--stop-on-evictions", "-d", "120"]
+    runs = {"memcached": [], "ferrocache": []}
+    cmds = {}
+    for rnd in range(args.rounds):
+        for s in make_servers(args.threads, 256):
+            try:
+                s.start()
+                cmds[s.name] = " ".join(s.command("PORT"))
+                res, err = run_gen(s.port, gen_args, 180)
+                if res is None:
+                    log(f"  {s.name}: failed: {err}")
+                    continue
+                st = stats(s.port)
+                row = {
+                    "curr_items": int(st["curr_items"]),
+                    "evictions": int(st.get("evictions", 0)),
+                    "items_per_mib": int(st["curr_items"]) / 256,
+                    "rss_mib": rss_mib(s.pid),
+                    "stopped_on_evictions": res["stopped_on_evictions"],
+                    "fill_ops_per_sec": res["ops_per_sec"],
+                }
+                row["rss_over_limit"] = row["rss_mib"] / 256
+                runs[s.name].append(row)
+                log(f"  round {rnd + 1} {s.name:10} {row['curr_items']:>9} items  "
+                    f"{row['items_per_mib']:.0f}/MiB  RSS {row['rss_mib']:.1f} MiB")
+            finally:
+                s.stop()
+    summary = {k: ({"items_per_mib": med(v, "items_per_mib"), "rss_mib": med(v, "rss_mib"),
+                    "curr_items": med(v, "curr_items"), "rss_over_limit": med(v, "rss_over_limit"),
+                    "stopped_on_evictions": all(r["stopped_on_evictions"] for r in v),
+                    "rounds": len(v)} if v else None)
+               for k, v in runs.items()}
+    return {"name": name, "title": title, "kind": "memory", "value_size": value_size,
+            "server_cmd": cmds, "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
+            "runs": runs, "summary": summary}
+
+
+def hit_ratio_workload(args, use_perf):
+    keys = args.zipf_keys
+    name = "hit_ratio"
+    title = (f"Zipf(0.99) over {keys:,} keys, 20-byte keys, 100-byte values, -m 256, "
+             f"gets only, a miss is followed by a set (cache-aside)")
+    log(f"{name}: {title}")
+    common = ["--ratio", "0:1", "--pattern", "zipf", "--zipf-exponent", "0.99",
+              "--keys", str(keys), "--key-size", "20", "--value-size", "100",
+              "--set-on-miss", "-c", "50", "-p", "16"]
+    # Each phase draws a fresh key sequence (a window replaying the warm-up's
+    # sequence would only hit); both servers see the same sequences.
+    warm_args = common + ["--seed", "7", "-n", str(args.zipf_warmup)]
+    gen_args = common + ["--seed", "SEED", "-n", str(args.zipf_window)]
+    servers = make_servers(args.threads, 256)
+    runs = {s.name: [] for s in servers}
+    warm = {}
+    try:
+        for s in servers:
+            s.start()
+            res, err = run_gen(s.port, warm_args, 600)
+            warm[s.name] = res
+            log(f"  {s.name}: warm-up {args.zipf_warmup:,} requests: "
+                f"{'failed: ' + err if res is None else 'hit ratio %.4f' % res['hit_ratio']}")
+        for rnd in range(args.rounds):
+            for s in servers:
+                window_args = [str(100 + rnd) if a == "SEED" else a for a in gen_args]
+                r = measured_window(s, window_args, use_perf)
+                if "error" in r:
+                    log(f"  {s.name}: failed: {r['error']}")
+                    continue
+                r["curr_items"] = int(stats(s.port)["curr_items"])
+                r["rss_mib"] = rss_mib(s.pid)
+                runs[s.name].append(r)
+                log(f"  round {rnd + 1} {s.name:10} hit ratio {r['hit_ratio']:.4f}  "
+                    f"{r['ops_per_sec']:>9.0f} ops/s  items {r['curr_items']}")
+        cmds = {s.name: " ".join(s.command("PORT")) for s in servers}
+    finally:
+        for s in servers:
+            s.stop()
+    summary = {k: ({"hit_ratio": med(v, "hit_ratio"), "ops_per_sec": med(v, "ops_per_sec"),
+                    "p99_us": statistics.median(r["latency_us"]["p99"] for r in v),
+                    "cpu_us_per_op": med(v, "cpu_us_per_op"),
+                    "syscalls_per_op": med(v, "syscalls_per_op"),
+                    "curr_items": med(v, "curr_items"), "rss_mib": med(v, "rss_mib"),
+                    "rounds": len(v)} if v else None)
+               for k, v in runs.items()}
+    return {"name": name, "title": title, "kind": "hit_ratio", "server_cmd": cmds,
+            "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
+            "warm_cmd": " ".join(gen_cmd("PORT", warm_args)),
+            "runs": runs, "summary": summary}
+
+
+def store_microbench(args):
+    """cargo bench --bench store; aggregate ops/s per thread count."""
+    log("store micro-benchmark (criterion, no IO)")
+    cmd = ["cargo", "bench", "--bench", "store", "--", "--noplot"]
+    env = dict(os.environ, CARGO_TARGET_DIR=str(TARGET))
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        log(r.stderr[-2000:])
+        return {"cmd": " ".join(cmd), "error": "cargo bench failed", "results": {}}
+    results = {}
+    for group in ("store_get", "store_set", "store_mixed_1_10"):
+        for t in (1, 2, 4, 8):
+            est = TARGET / "criterion" / group / "threads" / str(t) / "new" / "estimates.json"
+            bm = TARGET / "criterion" / group / "threads" / str(t) / "new" / "benchmark.json"
+            if not est.exists():
+                continue
+            ns = json.loads(est.read_text())["mean"]["point_estimate"]
+            elems = json.loads(bm.read_text())["throughput"]["Elements"]
+            results.setdefault(group, {})[t] = elems / (ns / 1e9)
+    for g, row in results.items():
+        log("  " + g + ": " + ", ".join(f"{t} thr {v / 1e6:.1f} M ops/s" for t, v in row.items()))
+    return {"cmd": " ".join(cmd), "results": results}
+
+
+# ---------------------------------------------------------------- report
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt(v, spec=".0f", na="n/a"):
+    return na if v is None else format(v, spec)
+
+
+def targets(results):
+    w = {r["name"]: r for r in results["workloads"]}
+
+    def s(name, server, key):
+        try:
+            return w[name]["summary"][server][key]
+        except (KeyError, TypeError):
+            return None
+
+    def r(name, key):
+        return ratio(s(name, "ferrocache", key), s(name, "memcached", key))
+
+    rows = []
+
+    def add(num, what, value, goal, higher_better, shown=None):
+        if value is None:
+            rows.append((num, what, "n/a", goal, "not met (not measurable)"))
+            return
+        g = float(goal.split()[-1].rstrip("×"))
+        met = value >= g if higher_better else value <= g
+        if g == 0:
+            how = "met" if met else f"not met: short by {abs(value):.2f}"
+        else:
+            gap = (value / g) if higher_better else (g / value if value else float("inf"))
+            how = "met" if met else f"not met: {gap:.2f} of the goal"
+        rows.append((num, what, shown or f"{value:.2f}×", goal, how))
+
+    add(1, "text, pipeline 16: ops/s ratio", r("text_p16", "ops_per_sec"), "≥ 3×", True)
+    add(2, "text, pipeline 1: server CPU/op ratio", r("text_p1", "cpu_us_per_op"), "≤ 0.7×", False)
+    add(2, "text, pipeline 1: p99 ratio", r("text_p1", "p99_us"), "≤ 1×", False)
+    add(3, "binary, pipeline 16: ops/s ratio", r("binary_p16", "ops_per_sec"), "≥ 2.5×", True)
+    add(4, "memory, 100-byte values: items/MiB ratio", r("memory_100b", "items_per_mib"), "≥ 1.35×", True)
+    add(4, "memory, 1000-byte values: items/MiB ratio", r("memory_1000b", "items_per_mib"), "≥ 1.1×", True)
+    cap = 1.05 * 256 + 16
+    for vs in (100, 1000):
+        for srv in ("ferrocache", "memcached"):
+            rss = s(f"memory_{vs}b", srv, "rss_mib")
+            add(4, f"memory, {vs}-byte values: {srv} RSS (MiB)", rss, f"≤ {cap:.1f}", False,
+                shown=fmt(rss, ".1f") + " MiB")
+    add(5, "Zipf hit ratio, ferrocache − memcached (pp)",
+        None if s("hit_ratio", "ferrocache", "hit_ratio") is None
+        else (s("hit_ratio", "ferrocache", "hit_ratio") - s("hit_ratio", "memcached", "hit_ratio")) * 100,
+        "≥ 0", True)
+    if rows[-1][2] != "n/a":
+        rows[-1] = rows[-1][:2] + (f"{float(rows[-1][2].rstrip('×')):+.2f} pp",) + rows[-1][3:]
+        v = float(rows[-1][2].split()[0])
+        rows[-1] = rows[-1][:4] + ("met" if v >= 0 else f"not met: {v:+.2f} pp",)
+    st = results.get("store", {}).get("results", {}).get("store_mixed_1_10", {})
+    sc = ratio(st.get(8), st.get(1))
+    add(6, f"store, 8 threads vs 1 (mixed 1:10; {os.cpu_count()} cores here)", sc, "≥ 4×", True)
+    return rows
+
+
+def chart(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tw = [w for w in results["workloads"] if w["kind"] in ("throughput", "hit_ratio")]
+    names = [w["name"] for w in tw]
+    colors = {"memcached": "#7f7f7f", "ferrocache": "#d9541e"}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    width = 0.38
+    for ax, key, label in ((axes[0], "ops_per_sec", "throughput (ops/s)"),
+                           (axes[1], "p99_us", "p99 latency (µs)")):
+        for i, srv in enumerate(("memcached", "ferrocache")):
+            vals = [((w["summary"].get(srv) or {}).get(key) or 0) for w in tw]
+            xs = [j + (i - 0.5) * width for j in range(len(tw))]
+            bars = ax.bar(xs, vals, width, label=srv, color=colors[srv])
+            for b, v in zip(bars, vals):
+                ax.annotate("n/a" if v == 0 else f"{v:,.0f}", (b.get_x() + b.get_width() / 2, v),
+                            ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(tw)), names, rotation=15)
+        ax.set_title(label)
+        ax.legend()
+    mw = [w for w in results["workloads"] if w["kind"] == "memory"]
+    ax = axes[2]
+    for i, srv in enumerate(("memcached", "ferrocache")):
+        vals = [((w["summary"].get(srv) or {}).get("items_per_mib") or 0) for w in mw]
+        xs = [j + (i - 0.5) * width for j in range(len(mw))]
+        bars = ax.bar(xs, vals, width, label=srv, color=colors[srv])
+        for b, v in zip(bars, vals):
+            ax.annotate(f"{v:,.0f}", (b.get_x() + b.get_width() / 2, v), ha="center",
+                        va="bottom", fontsize=7)
+    ax.set_xticks(range(len(mw)), [w["name"] for w in mw])
+    ax.set_title("items per MiB of -m (higher is better)")
+    ax.legend()
+    fig.suptitle(f"ferrocache vs memcached, medians of {results['rounds']} rounds "
+                 f"({results['machine']['cpu']}, {results['machine']['cores']} cores)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def page(results):
+    m = results["machine"]
+    L = []
+    L.append("# Benchmarks: ferrocache vs memcached\n")
+    L.append("Generated by `make bench` (`benches/run.py`); the numbers below are one real run, "
+             "committed as produced. Raw per-round figures: "
+             "[`benchmarks.json`](benchmarks.json).\n")
+    L.append("![throughput, p99 and items per MiB, both servers](benchmarks.png)\n")
+    L.append("## Machine\n")
+    L.append(f"- CPU: {m['cpu']}, {m['cores']} cores ({m['virt']})")
+    L.append(f"- kernel {m['kernel']}, {m['os']}")
+    L.append(f"- memcached: {m['memcached']}; ferrocache {m['ferrocache']} (release build, "
+             f"`{m['rustc']}`)")
+    L.append(f"- run started {m['date']}, took {results['elapsed_min']:.1f} min; "
+             f"load average at start {m['loadavg']}")
+    L.append(f"- servers pinned to core {SERVER_CPU} (`taskset -c {SERVER_CPU}`, `-t {results['threads']}`), "
+             f"load generator to core {GEN_CPU}; each workload alternates the servers "
+             f"(A B A B, {results['rounds']} rounds) and reports medians.")
+    L.append(f"- syscalls counted with {results['syscall_method']}; server CPU from "
+             "`/proc/PID/stat` utime+stime over the generator's run; operations from the "
+             "server's own `cmd_get`+`cmd_set` deltas.")
+    L.append("- \"noise\" = busy CPU seconds of other processes on the machine during a window "
+             "(this machine is shared with other builds); a window with a lot of it is less "
+             "trustworthy.\n")
+
+    L.append("## Targets (issue #6)\n")
+    L.append("| # | target | measured | goal | verdict |")
+    L.append("|---|---|---|---|---|")
+    for num, what, val, goal, verdict in targets(results):
+        L.append(f"| {num} | {what} | {val} | {goal} | {verdict} |")
+    L.append("")
+
+    L.append("## Throughput workloads\n")
+    L.append("Medians over the rounds. CPU/op and syscalls/op are the server's; "
+             "\"gen CPU\" is the generator's share of its core (near 100% means the generator, "
+             "not the server, sets the pace).\n")
+    L.append("| workload | server | ops/s | p50 µs | p99 µs | p99.9 µs | hit ratio | CPU µs/op | "
+             "syscalls/op | server CPU | gen CPU | noise cpu-s |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for w in results["workloads"]:
+        if w["kind"] not in ("throughput", "hit_ratio"):
+            continue
+        for srv in ("memcached", "ferrocache"):
+            s = w["summary"].get(srv)
+            if not s:
+                why = w.get("failed", {}).get(srv, "failed")
+                L.append(f"| {w['name']} | {srv} | n/a ({why}) | | | | | | | | | |")
+                continue
+            L.append(f"| {w['name']} | {srv} | {s['ops_per_sec']:,.0f} | {fmt(s.get('p50_us'), '.0f')} | "
+                     f"{s['p99_us']:,.0f} | {fmt(s.get('p99_9_us'), ',.0f')} | {s['hit_ratio']:.4f} | "
+                     f"{s['cpu_us_per_op']:.2f} | {s['syscalls_per_op']:.3f} | "
+                     f"{fmt(s.get('server_cpu_share'), '.0%')} | {fmt(s.get('gen_cpu_share'), '.0%')} | "
+                     f"{fmt(s.get('foreign_cpu_s'), '.1f')} |")
+        fs, ms = w["summary"].get("ferrocache"), w["summary"].get("memcached")
+        if fs and ms:
+            L.append(f"| {w['name']} | **ratio f/m** | **{fs['ops_per_sec'] / ms['ops_per_sec']:.2f}** | | "
+                     f"**{fs['p99_us'] / ms['p99_us']:.2f}** | | | "
+                     f"**{fs['cpu_us_per_op'] / ms['cpu_us_per_op']:.2f}** | "
+                     f"**{fs['syscalls_per_op'] / ms['syscalls_per_op']:.2f}** | | | |")
+    L.append("")
+    L.append("Syscalls per operation by kind (medians):\n")
+    L.append("| workload | server | breakdown |")
+    L.append("|---|---|---|")
+    for w in results["workloads"]:
+        if w["kind"] != "throughput":
+            continue
+        for srv in ("memcached", "ferrocache"):
+            s = w["summary"].get(srv)
+            if s and s["syscall_breakdown_per_op"]:
+                parts = ", ".join(f"{k} {v:.3f}" for k, v in
+                                  sorted(s["syscall_breakdown_per_op"].items(), key=lambda kv: -kv[1])
+                                  if v >= 0.0005)
+                L.append(f"| {w['name']} | {srv} | {parts} |")
+    L.append("")
+
+    L.append("## Memory\n")
+    L.append("| workload | server | curr_items | items/MiB of -m | RSS MiB | RSS / -m | evictions reached |")
+    L.append("|---|---|---|---|---|---|---|")
+    for w in results["workloads"]:
+        if w["kind"] != "memory":
+            continue
+        for srv in ("memcached", "ferrocache"):
+            s = w["summary"].get(srv)
+            if not s:
+                L.append(f"| {w['name']} | {srv} | n/a | | | | |")
+                continue
+            L.append(f"| {w['name']} | {srv} | {s['curr_items']:,.0f} | {s['items_per_mib']:,.0f} | "
+                     f"{s['rss_mib']:.1f} | {s['rss_over_limit']:.3f} | {s['stopped_on_evictions']} |")
+    L.append("")
+
+    hw = next((w for w in results["workloads"] if w["kind"] == "hit_ratio"), None)
+    if hw:
+        L.append("## Hit ratio\n")
+        L.append(hw["title"] + ".\n")
+        L.append(f"Each server is warmed with {results['zipf_warmup']:,} requests, then measured in "
+                 f"windows of {results['zipf_window']:,} requests (A B A B).")
+        if results["zipf_keys"] != 10_000_000:
+            L.append(f"The key space is reduced from 10,000,000 to {results['zipf_keys']:,} to fit the time budget.")
+        L.append("")
+        L.append("| server | hit ratio | items held | RSS MiB |")
+        L.append("|---|---|---|---|")
+        for srv in ("memcached", "ferrocache"):
+            s = hw["summary"].get(srv)
+            if s:
+                L.append(f"| {srv} | {s['hit_ratio']:.4f} | {s['curr_items']:,.0f} | {s['rss_mib']:.1f} |")
+        L.append("")
+
+    st = results.get("store", {})
+    L.append("## Store micro-benchmark (no IO)\n")
+    L.append(f"`{st.get('cmd', '')}`: aggregate operations per second of all threads, 32-byte keys, "
+             f"100-byte values, 100,000 keys. This machine has {os.cpu_count()} cores, so beyond 2 "
+             "threads the figures show contention and oversubscription, not scaling.\n")
+    res = st.get("results", {})
+    if res:
+        L.append("| mix | 1 thread | 2 threads | 4 threads | 8 threads | 8 / 1 |")
+        L.append("|---|---|---|---|---|---|")
+        for g, row in res.items():
+            cells = " | ".join(fmt(row.get(t), ",.0f") for t in (1, 2, 4, 8))
+            L.append(f"| {g} | {cells} | {fmt(ratio(row.get(8), row.get(1)), '.2f')} |")
+        L.append("")
+
+    L.append("## Exact command lines\n")
+    L.append("`PORT` is a free port probed per server. The prefill of a throughput workload is the "
+             "same generator command with `--prefill -d 0.2`.\n")
+    L.append("```")
+    for w in results["workloads"]:
+        L.append(f"# {w['name']}: {w['title']}")
+        for srv, c in sorted(w["server_cmd"].items()):
+            L.append(c)
+        if "warm_cmd" in w:
+            L.append(w["warm_cmd"])
+        L.append(w["gen_cmd"])
+        L.append("")
+    L.append(" ".join(sys.argv[:1] + results["argv"]))
+    L.append("```\n")
+
+    diag = REPO / "benches" / "diagnosis.md"
+    if diag.exists():
+        L.append(diag.read_text())
+    return "\n".join(L) + "\n"
+
+
+def machine():
+    def sh(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, shell=True).stdout.strip()
+        except OSError:
+            return "?"
+    cpu = re.sub(r"\s+", " ", sh("lscpu | sed -n 's/^Model name:\\s*//p' | head -1"))
+    hyp = sh("lscpu | sed -n 's/^Hypervisor vendor:\\s*//p'")
+    return {
+        "cpu": cpu or platform.processor(),
+        "cores": os.cpu_count(),
+        "virt": f"VM, {hyp} hypervisor" if hyp else "bare metal",
+        "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
+        "memcached": sh(f"{MEMCACHED} -V"),
+        "ferrocache": sh(f"git -C {REPO} describe --always --dirty"),
+        "rustc": sh("rustc --version"),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measured window")
+    p.add_argument("--threads", type=int, default=1, help="server -t")
+    p.add_argument("--mem", type=int, default=1024, help="server -m for the throughput workloads")
+    p.add_argument("--zipf-keys", type=int, default=10_000_000)
+    p.add_argument("--zipf-warmup", type=int, default=8_000_000, help="requests")
+    p.add_argument("--zipf-window", type=int, default=1_500_000, help="requests per window")
+    p.add_argument("--only", default="", help="comma-separated workload names (for trying out)")
+    p.add_argument("--skip-store", action="store_true", help="skip the criterion store benchmark")
+    p.add_argument("--out", default=str(REPO / "docs"))
+    p.add_argument("--quiet-wait", type=float, default=20.0,
+                   help="before each window, wait up to this long for other load to stop")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite the page and chart from OUT/benchmarks.json")
+    a = p.parse_args()
+    if a.render:
+        out = Path(a.out)
+        results = json.loads((out / "benchmarks.json").read_text())
+        # JSON object keys are strings; the store table is keyed by thread count.
+        for g, row in results.get("store", {}).get("results", {}).items():
+            results["store"]["results"][g] = {int(k): v for k, v in row.items()}
+        chart(results, out / "benchmarks.png")
+        (out / "benchmarks.md").write_text(page(results))
+        return
+    global QUIET_WAIT
+    QUIET_WAIT = a.quiet_wait
+    start = time.monotonic()
+    use_perf = perf_works()
+    results = {
+        "machine": machine(), "rounds": a.rounds, "threads": a.threads,
+        "zipf_keys": a.zipf_keys, "zipf_warmup": a.zipf_warmup, "zipf_window": a.zipf_window,
+        "argv": sys.argv[1:],
+        "syscall_method": ("`perf stat -e raw_syscalls:sys_enter -p PID` (kernel tracepoint)"
+                           if use_perf else "`/proc/PID/io` syscr+syscw (misses sendmsg/recvmsg)"),
+        "workloads": [],
+    }
+    only = set(filter(None, a.only.split(",")))
+    base = ["-c", "50", "--ratio", "1:10", "--keys", "100000", "--key-size", "32",
+            "--value-size", "100", "--warmup", "1", "-d", str(a.duration)]
+    plan = [
+        ("text_p16", "text, 50 conns, pipeline 16, 1:10 set:get, 32-byte keys, 100-byte values",
+         base + ["--protocol", "text", "-p", "16"]),
+        ("text_p1", "text, 50 conns, pipeline 1, 1:10 set:get, 32-byte keys, 100-byte values",
+         base + ["--protocol", "text", "-p", "1"]),
+        ("binary_p16", "binary, 50 conns, pipeline 16, 1:10 set:get, 32-byte keys, 100-byte values",
+         base + ["--protocol", "binary", "-p", "16"]),
+    ]
+    for name, title, gargs in plan:
+        if not only or name in only:
+            results["workloads"].append(throughput_workload(name, title, gargs, a, use_perf))
+    for vs in (100, 1000):
+        if not only or f"memory_{vs}b" in only:
+            results["workloads"].append(memory_workload(vs, a))
+    if not only or "hit_ratio" in only:
+        results["workloads"].append(hit_ratio_workload(a, use_perf))
+    if not a.skip_store and (not only or "store" in only):
+        results["store"] = store_microbench(a)
+    results["elapsed_min"] = (time.monotonic() - start) / 60
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
+    chart(results, out / "benchmarks.png")
+    (out / "benchmarks.md").write_text(page(results))
+    log(f"wrote {out / 'benchmarks.md'} in {results['elapsed_min']:.1f} min")
+    for row in targets(results):
+        log("  target %s: %s = %s (goal %s): %s" % row)
+
+
+if __name__ == "__main__":
+    main()
