@@ -67,7 +67,12 @@ impl Worker {
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.adopt(),
-                    token => self.drive(token),
+                    token => {
+                        if let Some(conn) = self.conns.get_mut(token.0) {
+                            conn.ready(event.is_readable(), event.is_read_closed());
+                        }
+                        self.drive(token);
+                    }
                 }
             }
             for _ in 0..self.ready.len() {
