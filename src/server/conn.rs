@@ -190,7 +190,12 @@ impl Conn {
             // A short read already emptied the socket: skip the read that
             // would only say EAGAIN (one syscall per request saved).
             let drained = self.drained && !self.read_closed;
-            match if drained { Ok(0) } else { self.fill(shared, stats) } {
+            let read = if drained {
+                Ok(0)
+            } else {
+                self.fill(shared, stats)
+            };
+            match read {
                 Ok(0) => {
                     return match self.flush(stats) {
                         Ok(_) => Next::Wait,
