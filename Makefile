@@ -47,7 +47,7 @@ run:
 test: deps build cargo-test memccapable test-clients
 
 deps:
-	scripts/install-test-deps.sh
+	.ci/install-test-deps.sh
 
 build:
 	$(CARGO) build --release --bins
@@ -56,19 +56,19 @@ cargo-test:
 	$(CARGO) test --release
 
 memccapable: build deps
-	scripts/memccapable.sh ascii
-	scripts/memccapable.sh binary
+	tests/memccapable.sh ascii
+	tests/memccapable.sh binary
 
 test-clients: build deps
 	$(PYTEST) tests/clients -q
 
 oracle: deps
-	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh ascii
-	FERROCACHE_BIN=$(ORACLE) scripts/memccapable.sh binary
+	FERROCACHE_BIN=$(ORACLE) tests/memccapable.sh ascii
+	FERROCACHE_BIN=$(ORACLE) tests/memccapable.sh binary
 	FERROCACHE_BIN=$(ORACLE) $(PYTEST) tests/clients -q
 
 bench:
-	scripts/bench.sh $(BENCH_ARGS)
+	benches/bench.sh $(BENCH_ARGS)
 
 lint:
 	$(CARGO) fmt --all -- --check

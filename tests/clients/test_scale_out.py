@@ -201,7 +201,7 @@ NUTCRACKER = shutil.which("nutcracker") or "/usr/sbin/nutcracker"
 def nutcracker(server_factory, tmp_path):
     """nutcracker (ketama, md5) in front of three ferrocache nodes."""
     if not os.access(NUTCRACKER, os.X_OK):
-        pytest.fail("nutcracker not installed (scripts/install-test-deps.sh installs it)")
+        pytest.fail("nutcracker not installed (.ci/install-test-deps.sh installs it)")
     nodes = [server_factory() for _ in range(3)]
     conf = tmp_path / "nutcracker.yml"
     for attempt in range(3):

@@ -941,9 +941,9 @@ fn key_of_250_bytes_is_accepted_everywhere() {
 
 /// Writes every table input and this parser's verdict, one per line
 /// (`hex<TAB>verdict`), to `$FERROCACHE_ORACLE_DUMP`, for
-/// `tools/text_oracle.py` to replay against a real memcached.
+/// `tests/oracle/text_oracle.py` to replay against a real memcached.
 #[test]
-#[ignore = "feeds tools/text_oracle.py"]
+#[ignore = "feeds tests/oracle/text_oracle.py"]
 fn dump_table_for_oracle() {
     use std::fmt::Write as _;
     let path = std::env::var("FERROCACHE_ORACLE_DUMP").expect("FERROCACHE_ORACLE_DUMP");

@@ -3,7 +3,7 @@
 
 Usage: start `memcached -U 0 -p PORT` (not on 11211), then
   FERROCACHE_ORACLE_DUMP=/tmp/table.tsv cargo test dump_table_for_oracle -- --ignored
-  python3 tools/text_oracle.py /tmp/table.tsv PORT
+  python3 tests/oracle/text_oracle.py /tmp/table.tsv PORT
 
 For each input it sends the input followed by `version\\r\\n` on a fresh
 connection and checks that memcached's reply agrees with the parser's

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: install what the benchmark needs, build, and run benches/run.py,
 # which writes docs/benchmarks.{md,png,json}. Arguments go to run.py
-# (e.g. `scripts/bench.sh --rounds 5`, `--only text_p16`).
+# (e.g. `benches/bench.sh --rounds 5`, `--only text_p16`).
 #
 #   apt:  memcached (the reference), linux-perf (syscall counting through a
 #         kernel tracepoint; without it the driver falls back to /proc/PID/io),

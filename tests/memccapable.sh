@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run libmemcached's memccapable conformance suite against a fresh server.
 #
-#   scripts/memccapable.sh [ascii|binary]      (default: ascii)
+#   tests/memccapable.sh [ascii|binary]      (default: ascii)
 #
 # The server is ${FERROCACHE_BIN:-target/release/ferrocache}; point
 # FERROCACHE_BIN at /usr/bin/memcached to check the script against the oracle.
@@ -33,7 +33,7 @@ if [[ ! -x "$BIN" ]]; then
     exit 1
 fi
 if ! command -v memccapable >/dev/null 2>&1; then
-    log "memccapable not found (apt package libmemcached-tools; run scripts/install-test-deps.sh)"
+    log "memccapable not found (apt package libmemcached-tools; run .ci/install-test-deps.sh)"
     exit 1
 fi
 
