@@ -21,6 +21,16 @@ fn main() -> ExitCode {
     }
     let pidfile = config.pidfile.clone();
     let user = config.user.clone();
+    // Catch signals before the port opens: a SIGHUP (reload) or SIGTERM
+    // sent as soon as clients can connect must not meet the default action,
+    // which kills the process. They wait in the handler until served below.
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            log::warn!("could not install signal handlers: {e}");
+            None
+        }
+    };
     let server = match Server::bind(config) {
         Ok(s) => s,
         // Credential files: missing, unreadable or malformed.
@@ -56,28 +66,25 @@ fn main() -> ExitCode {
         }
     };
     let shared = handle.shared().clone();
-    match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) {
-        Ok(mut signals) => {
-            let _ = std::thread::Builder::new()
-                .name("signals".into())
-                .spawn(move || {
-                    for sig in signals.forever() {
-                        if sig == SIGHUP {
-                            match shared.reload() {
-                                Ok(()) => log::info!("SIGHUP: credentials reloaded"),
-                                Err(e) => log::error!(
-                                    "SIGHUP: reload failed, keeping the old credentials: {e}"
-                                ),
+    if let Some(mut signals) = signals {
+        let _ = std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if sig == SIGHUP {
+                        match shared.reload() {
+                            Ok(()) => log::info!("SIGHUP: reloaded"),
+                            Err(e) => {
+                                log::error!("SIGHUP: reload failed, keeping the old files: {e}")
                             }
-                            continue;
                         }
-                        log::info!("signal {sig}: shutting down");
-                        shared.shutdown();
-                        break;
+                        continue;
                     }
-                });
-        }
-        Err(e) => log::warn!("could not install signal handlers: {e}"),
+                    log::info!("signal {sig}: shutting down");
+                    shared.shutdown();
+                    break;
+                }
+            });
     }
     handle.join();
     if let Some(path) = &pidfile {

@@ -210,3 +210,18 @@ fn debian_memcached_conf_works() {
     let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_file(&pidfile);
 }
+
+/// Regression: the daemon installed its signal handlers only after opening
+/// its port, so a SIGHUP sent as soon as the port accepted could kill it.
+#[test]
+fn sighup_as_soon_as_the_port_opens_does_not_kill_the_daemon() {
+    if common::is_memcached() {
+        return;
+    }
+    for _ in 0..5 {
+        let mut server = TestServer::spawn(&["-t", "1"]);
+        server.signal(Signal::SIGHUP);
+        server.conn().assert_usable();
+        assert!(!server.exited(), "SIGHUP killed the daemon");
+    }
+}
