@@ -384,21 +384,30 @@ fn refresh_certs_serves_the_new_certificate_and_refuses_a_corrupt_one() {
     // A corrupt certificate: memcached's error, and the old one stays.
     files.write("cert.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n");
     let expected = format!(
-        "Error loading the certificate chain: {}\r\n",
+        "Error loading the certificate chain: {} : ",
         files.path("cert.pem").display()
     );
-    roundtrip(&mut old, b"refresh_certs\r\n", expected.as_bytes());
+    assert!(refresh_error(&mut old).starts_with(&expected));
     assert_eq!(peer_name(&mut connect(server.addr(0), &config)), "second");
     // A key that does not match the certificate is refused too.
     let third = ca.leaf("third");
     files.write("cert.pem", &third.0);
-    roundtrip(
-        &mut old,
-        b"refresh_certs\r\n",
-        b"Error validating the certificate\r\n",
-    );
+    assert!(refresh_error(&mut old).starts_with("Error validating the certificate : "));
     assert_eq!(peer_name(&mut connect(server.addr(0), &config)), "second");
     roundtrip(&mut old, b"mn\r\n", b"MN\r\n");
+}
+
+/// The one-line answer to a failed `refresh_certs`.
+fn refresh_error(s: &mut Tls) -> String {
+    s.write_all(b"refresh_certs\r\n").unwrap();
+    s.flush().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8];
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut b).unwrap();
+        line.push(b[0]);
+    }
+    String::from_utf8(line).unwrap()
 }
 
 #[test]

@@ -138,11 +138,25 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
         "log_watcher_skipped",
         "log_watcher_sent",
         "log_watchers",
-        "unexpected_napi_ids",
-        "round_robin_fallback",
     ] {
         w.stat(name, 0);
     }
+    // Where memcached puts them, only with -Z.
+    if let Some(tls) = &shared.tls {
+        w.stat("ssl_new_sessions", tls.new_sessions.load(Ordering::Relaxed));
+        w.stat(
+            "ssl_handshake_errors",
+            tls.handshake_errors.load(Ordering::Relaxed),
+        );
+        w.stat(
+            "time_since_server_cert_refresh",
+            clock
+                .now()
+                .saturating_sub(tls.refreshed_at.load(Ordering::Relaxed)),
+        );
+    }
+    w.stat("unexpected_napi_ids", 0);
+    w.stat("round_robin_fallback", 0);
     let i = &store.items;
     w.stat("bytes", i.bytes);
     w.stat("curr_items", i.curr_items);
@@ -164,19 +178,6 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
         "lru_bumps_dropped",
     ] {
         w.stat(name, 0);
-    }
-    if let Some(tls) = &shared.tls {
-        w.stat("ssl_new_sessions", tls.new_sessions.load(Ordering::Relaxed));
-        w.stat(
-            "ssl_handshake_errors",
-            tls.handshake_errors.load(Ordering::Relaxed),
-        );
-        w.stat(
-            "time_since_server_cert_refresh",
-            clock
-                .now()
-                .saturating_sub(tls.refreshed_at.load(Ordering::Relaxed)),
-        );
     }
     w.end();
 }

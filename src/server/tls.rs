@@ -160,10 +160,9 @@ impl Files {
     }
 }
 
-/// memcached's message for the client; the cause goes to the log.
+/// memcached's shape: `<what failed>: <file> : <library's reason>`.
 fn failed(message: String, cause: impl std::fmt::Display) -> String {
-    log::error!("{message}: {cause}");
-    message
+    format!("{message} : {cause}")
 }
 
 fn read_certs(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
