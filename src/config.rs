@@ -345,9 +345,7 @@ impl Config {
                 "-Y/--auth-file cannot be used with the binary protocol (-S or -B binary)".into(),
             );
         }
-        let flag = if self.tls {
-            "-Z/--enable-ssl"
-        } else if self.udp_port != 0 {
+        let flag = if self.udp_port != 0 {
             "-U/--udp-port (UDP; use -U 0)"
         } else if self.daemonize {
             "-d/--daemon (run in the foreground under a service manager)"
@@ -460,7 +458,8 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   maxconns_fast / no_maxconns_fast, track_sizes
   ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,
   ssl_ca_cert, ssl_wbuf_size, ssl_session_cache, ssl_kernel_tls,
-  ssl_min_version          TLS settings (TLS itself is not supported yet)
+  ssl_min_version          TLS settings for -Z (rustls; min version
+                           2|tlsv1.2 or 3|tlsv1.3)
   sasl_pwdb=FILE           SASL password file (ferrocache)
   cluster_config=FILE      nodes (host|ip|port ...) for `config get cluster`,
                            reread on SIGHUP (ferrocache)
@@ -954,7 +953,7 @@ fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> {
                     ext.ssl_verify_mode = string();
                 }
                 "ssl_min_version" => {
-                    if !matches!(value, Some("0" | "1" | "2" | "3")) {
+                    if !matches!(value, Some("0" | "1" | "2" | "3" | "tlsv1.2" | "tlsv1.3")) {
                         return Err(ConfigError::invalid(
                             O,
                             "Invalid ssl_min_version. Valid values are 0 (tlsv1.0), 1 (tlsv1.1), 2 (tlsv1.2), 3 (tlsv1.3)",
@@ -1864,14 +1863,13 @@ mod tests {
                 "-Y/--auth-file cannot",
             ),
             (&["-Y", "/etc/auth", "-S"], "-Y/--auth-file cannot"),
-            (&["-Z"], "-Z/--enable-ssl"),
             (&["-U", "11211"], "-U/--udp-port"),
             (&["-d"], "-d/--daemon"),
             (&["-e", "/dev/shm/mc"], "-e/--memory-file"),
             (&["-k"], "-k/--lock-memory"),
             (&["-L"], "-L/--enable-largepages"),
             (&["-N", "2"], "-N/--napi-ids"),
-            (&["-Z", "-d"], "-Z/--enable-ssl"),
+            (&["-Z", "-d"], "-d/--daemon"),
         ];
         for (args, fragment) in table {
             let c = ok(args);
@@ -1880,6 +1878,7 @@ mod tests {
         }
         assert_eq!(ok(&["-U", "0", "-M", "-r"]).unsupported(), None);
         assert_eq!(ok(&["-S"]).unsupported(), None);
+        assert_eq!(ok(&["-Z"]).unsupported(), None);
         assert_eq!(ok(&["-S", "-B", "binary"]).unsupported(), None);
         assert_eq!(ok(&["-Y", "/etc/auth", "-B", "ascii"]).unsupported(), None);
     }

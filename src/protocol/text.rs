@@ -111,6 +111,11 @@ pub enum Request<'a> {
         noreply: bool,
     },
     Quit,
+    /// `refresh_certs [noreply]`: reload the TLS certificates (memcached's
+    /// `-Z` command).
+    RefreshCerts {
+        noreply: bool,
+    },
     /// `shutdown [graceful]`. An unknown mode is still a request: memcached
     /// refuses `shutdown` without `-A` before it looks at the mode.
     Shutdown {
@@ -211,6 +216,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         b"quit" => cx.complete(Request::Quit),
         b"verbosity" => cx.verbosity(),
         b"shutdown" => cx.shutdown(),
+        b"refresh_certs" => cx.complete(Request::RefreshCerts {
+            noreply: Args::new(rest).noreply(),
+        }),
         b"cache_memlimit" => cx.cache_memlimit(),
         b"config" => cx.config(),
         b"stats" => cx.complete(Request::Stats {

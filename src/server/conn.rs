@@ -13,6 +13,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use super::dispatch::{self, Flow, Session};
+use super::tls::TlsStream;
 use super::Shared;
 use crate::config::ProtocolMode;
 use crate::protocol::{binary, text, Protocol, Status};
@@ -29,6 +30,7 @@ const DRAIN_QUIET: Duration = Duration::from_millis(100);
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Read for Stream {
@@ -36,6 +38,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -45,11 +48,16 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
+    /// Only TLS holds bytes back (encrypted, waiting for the socket).
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -58,6 +66,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            Stream::Tls(s) => s.tcp.register(r, t, i),
         }
     }
 
@@ -65,6 +74,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.reregister(r, t, i),
             Stream::Unix(s) => s.reregister(r, t, i),
+            Stream::Tls(s) => s.tcp.reregister(r, t, i),
         }
     }
 
@@ -72,6 +82,7 @@ impl Source for Stream {
         match self {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
+            Stream::Tls(s) => s.tcp.deregister(r),
         }
     }
 }
@@ -337,13 +348,18 @@ impl Conn {
         }
         loop {
             let space = self.rbuf.len() - self.rend;
-            match self.stream.read(&mut self.rbuf[self.rend..]) {
+            let read = self.stream.read(&mut self.rbuf[self.rend..]);
+            if let Stream::Tls(t) = &mut self.stream {
+                tls_accounting(t, &read, shared);
+            }
+            match read {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(1);
                 }
                 Ok(n) => {
-                    self.drained = n < space;
+                    // A short TLS read says nothing of the socket.
+                    self.drained = n < space && !matches!(self.stream, Stream::Tls(_));
                     self.rend += n;
                     ThreadStats::add(&stats.bytes_read, n as u64);
                     return Ok(n);
@@ -376,12 +392,36 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+        match self.stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
         self.wbuf.clear();
         self.wpos = 0;
         if self.wbuf.capacity() > WBUF_HIGH {
             self.wbuf.shrink_to(RBUF_INITIAL);
         }
         Ok(true)
+    }
+}
+
+/// `ssl_new_sessions` and `ssl_handshake_errors`.
+fn tls_accounting(t: &mut TlsStream, read: &io::Result<usize>, shared: &Shared) {
+    let Some(tls) = &shared.tls else { return };
+    if t.take_handshake_done() {
+        tls.new_sessions.fetch_add(1, Ordering::Relaxed);
+    } else if t.is_handshaking() {
+        let failed = match read {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted
+            }
+        };
+        if failed {
+            tls.handshake_errors.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

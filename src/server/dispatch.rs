@@ -285,6 +285,14 @@ pub fn text(
         }
         Request::Verbosity { noreply } => reply(out, noreply, b"OK\r\n"),
         Request::Quit => return Flow::Close,
+        // memcached answers its error message as it is (`Error ...`).
+        Request::RefreshCerts { noreply } => match shared.refresh_certs() {
+            Ok(()) => reply(out, noreply, b"OK\r\n"),
+            Err(msg) => {
+                out.extend_from_slice(msg.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        },
         Request::Shutdown { mode } => match mode {
             _ if !shared.config.enable_shutdown => {
                 out.extend_from_slice(b"ERROR: shutdown not enabled\r\n")

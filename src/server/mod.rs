@@ -7,6 +7,7 @@ mod cluster;
 mod conn;
 mod dispatch;
 mod report;
+pub mod tls;
 mod worker;
 
 use std::io::{self, Write};
@@ -52,6 +53,8 @@ pub struct Shared {
     pub auth: auth::Auth,
     /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
     pub cluster: cluster::Cluster,
+    /// `-Z`: the certificates new handshakes use.
+    pub tls: Option<tls::Tls>,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
     shutting_down: AtomicBool,
     /// The listener may still hand over connections (its backlog is drained
@@ -85,7 +88,25 @@ impl Shared {
     /// cluster config). On failure the old contents stay in service.
     pub fn reload(&self) -> io::Result<()> {
         self.cluster.reload();
-        self.auth.reload()
+        let tls = match self.tls {
+            Some(_) => self.refresh_certs(),
+            None => Ok(()),
+        };
+        self.auth.reload()?;
+        tls.map_err(io::Error::other)
+    }
+
+    /// Reload the TLS certificate, key and CA (`refresh_certs`, SIGHUP).
+    /// On failure the old ones stay in service and the error is logged.
+    pub fn refresh_certs(&self) -> Result<(), String> {
+        let Some(tls) = &self.tls else {
+            return Err("Error TLS not enabled".into());
+        };
+        let result = tls.refresh(self.cache.clock().now());
+        if let Err(e) = &result {
+            log::error!("TLS certificate refresh failed, keeping the old ones: {e}");
+        }
+        result
     }
 
     fn forget(&self, conn: &Conn) {
@@ -102,7 +123,8 @@ impl Shared {
 }
 
 enum Listener {
-    Tcp(TcpListener, String),
+    /// The flag: TLS on this listener (`-Z` and no `notls:` prefix).
+    Tcp(TcpListener, String, bool),
     Unix(UnixListener, String),
 }
 
@@ -136,7 +158,11 @@ impl Server {
                 if tcp_port == 0 {
                     tcp_port = local.port();
                 }
-                listeners.push(Listener::Tcp(listener, format!("tcp:{local}")));
+                listeners.push(Listener::Tcp(
+                    listener,
+                    format!("tcp:{local}"),
+                    config.tls && !l.notls,
+                ));
             }
         }
         let unix_path = config.unix_socket.clone();
@@ -158,8 +184,11 @@ impl Server {
             p => p,
         };
         let cluster = cluster::Cluster::load(config.extended.cluster_config.clone())?;
+        let tls = tls::Tls::from_config(&config, cache.clock().now())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let shared = Arc::new(Shared {
             cluster,
+            tls,
             cache,
             config,
             stats: Stats::default(),
@@ -185,7 +214,7 @@ impl Server {
         self.listeners
             .iter()
             .filter_map(|l| match l {
-                Listener::Tcp(t, _) => t.local_addr().ok(),
+                Listener::Tcp(t, ..) => t.local_addr().ok(),
                 Listener::Unix(..) => None,
             })
             .collect()
@@ -306,7 +335,9 @@ impl Acceptor {
         let poll = Poll::new()?;
         for (i, l) in listeners.iter_mut().enumerate() {
             match l {
-                Listener::Tcp(t, _) => poll.registry().register(t, Token(i), Interest::READABLE)?,
+                Listener::Tcp(t, ..) => {
+                    poll.registry().register(t, Token(i), Interest::READABLE)?
+                }
                 Listener::Unix(u, _) => {
                     poll.registry().register(u, Token(i), Interest::READABLE)?
                 }
@@ -356,9 +387,13 @@ impl Acceptor {
     fn accept_all(&mut self, i: usize) {
         loop {
             let accepted = match &self.listeners[i] {
-                Listener::Tcp(t, name) => t.accept().map(|(s, peer)| {
+                Listener::Tcp(t, name, tls) => t.accept().and_then(|(s, peer)| {
                     let _ = s.set_nodelay(true);
-                    (Stream::Tcp(s), format!("tcp:{peer}"), name.clone())
+                    let stream = match (&self.shared.tls, tls) {
+                        (Some(tls), true) => Stream::Tls(Box::new(tls.accept(s)?)),
+                        _ => Stream::Tcp(s),
+                    };
+                    Ok((stream, format!("tcp:{peer}"), name.clone()))
                 }),
                 Listener::Unix(u, name) => u
                     .accept()
@@ -393,6 +428,7 @@ impl Acceptor {
         let fd = match &stream {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.tcp.as_raw_fd(),
         };
         let info = Arc::new(ConnInfo {
             fd,
@@ -420,6 +456,10 @@ fn maintain(shared: &Shared) {
         ticks += 1;
         if ticks % 10 == 0 {
             shared.cache.maintain(4);
+            // Certificates replaced on disk take effect without a command.
+            if let Some(tls) = &shared.tls {
+                tls.reload_if_changed(clock.now());
+            }
         }
     }
 }

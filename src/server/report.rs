@@ -138,11 +138,25 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
         "log_watcher_skipped",
         "log_watcher_sent",
         "log_watchers",
-        "unexpected_napi_ids",
-        "round_robin_fallback",
     ] {
         w.stat(name, 0);
     }
+    // Where memcached puts them, only with -Z.
+    if let Some(tls) = &shared.tls {
+        w.stat("ssl_new_sessions", tls.new_sessions.load(Ordering::Relaxed));
+        w.stat(
+            "ssl_handshake_errors",
+            tls.handshake_errors.load(Ordering::Relaxed),
+        );
+        w.stat(
+            "time_since_server_cert_refresh",
+            clock
+                .now()
+                .saturating_sub(tls.refreshed_at.load(Ordering::Relaxed)),
+        );
+    }
+    w.stat("unexpected_napi_ids", 0);
+    w.stat("round_robin_fallback", 0);
     let i = &store.items;
     w.stat("bytes", i.bytes);
     w.stat("curr_items", i.curr_items);
@@ -238,6 +252,22 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("track_sizes", yes_no(c.extended.track_sizes));
     w.stat("inline_ascii_response", "no");
     w.stat("ssl_enabled", yes_no(c.tls));
+    let e = &c.extended;
+    let null = |v: &Option<String>, none: &'static str| v.clone().unwrap_or(none.into());
+    w.stat("ssl_chain_cert", null(&e.ssl_chain_cert, "(null)"));
+    w.stat("ssl_key", null(&e.ssl_key, "(null)"));
+    w.stat("ssl_verify_mode", null(&e.ssl_verify_mode, "0"));
+    w.stat("ssl_keyformat", null(&e.ssl_keyformat, "1"));
+    w.stat("ssl_ciphers", null(&e.ssl_ciphers, "NULL"));
+    w.stat("ssl_ca_cert", null(&e.ssl_ca_cert, "NULL"));
+    w.stat("ssl_wbuf_size", null(&e.ssl_wbuf_size, "16384"));
+    w.stat("ssl_session_cache", yes_no(e.ssl_session_cache));
+    w.stat("ssl_kernel_tls", yes_no(e.ssl_kernel_tls));
+    let min_version = match e.ssl_min_version.as_deref() {
+        Some("3" | "tlsv1.3") => "tlsv1.3",
+        _ => "tlsv1.2",
+    };
+    w.stat("ssl_min_version", min_version);
     w.stat("num_napi_ids", "(null)");
     w.stat("memory_file", "(null)");
     w.end();
