@@ -41,6 +41,7 @@ APT_PACKAGES=(
     zlib1g-dev           # pylibmc's compression support
     memcached            # the oracle (and later: benchmarks)
     nutcracker           # twemproxy (later: scale-out tests)
+    systemd              # systemd-analyze verify, for the unit files
 )
 
 install_apt() {

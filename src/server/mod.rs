@@ -29,6 +29,7 @@ use crate::config::{Config, ProtocolMode};
 use crate::protocol::text;
 use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
+use crate::systemd::Inherited;
 use conn::{Conn, ConnInfo, Stream};
 use worker::Worker;
 
@@ -124,10 +125,43 @@ pub struct ServerHandle {
 impl Server {
     /// Build the store and bind every listener `config` names.
     pub fn bind(config: Config) -> io::Result<Server> {
+        Server::bind_with(config, Vec::new())
+    }
+
+    /// [`Server::bind`], but serve on `inherited` (systemd socket
+    /// activation) instead of binding `-l`/`-p`/`-s` when it is not empty.
+    pub fn bind_with(config: Config, inherited: Vec<Inherited>) -> io::Result<Server> {
         let cache = Cache::new(cache_config(&config), Arc::new(Clock::new()));
         let mut listeners = Vec::new();
         let mut tcp_port = 0;
-        for l in &config.listen_addrs {
+        let activated = !inherited.is_empty();
+        for l in inherited {
+            match l {
+                Inherited::Tcp(t) => {
+                    t.set_nonblocking(true)?;
+                    let local = t.local_addr()?;
+                    if tcp_port == 0 {
+                        tcp_port = local.port();
+                    }
+                    let t = TcpListener::from_std(t);
+                    listeners.push(Listener::Tcp(t, format!("tcp:{local}")));
+                }
+                Inherited::Unix(u) => {
+                    u.set_nonblocking(true)?;
+                    let name = match u.local_addr()?.as_pathname() {
+                        Some(p) => format!("unix:{}", p.display()),
+                        None => "unix:".to_string(),
+                    };
+                    listeners.push(Listener::Unix(UnixListener::from_std(u), name));
+                }
+            }
+        }
+        let bind_addrs = if activated {
+            &[][..]
+        } else {
+            &config.listen_addrs[..]
+        };
+        for l in bind_addrs {
             let port = l.port.unwrap_or(config.port);
             let host = l.host.trim_start_matches('[').trim_end_matches(']');
             for addr in (host, port).to_socket_addrs()? {
@@ -139,7 +173,8 @@ impl Server {
                 listeners.push(Listener::Tcp(listener, format!("tcp:{local}")));
             }
         }
-        let unix_path = config.unix_socket.clone();
+        // The socket unit owns an inherited socket's file.
+        let unix_path = config.unix_socket.clone().filter(|_| !activated);
         if let Some(path) = &unix_path {
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path)?;
