@@ -7,6 +7,7 @@ mod cluster;
 mod conn;
 mod dispatch;
 mod report;
+pub mod udp;
 mod worker;
 
 use std::io::{self, Write};
@@ -110,6 +111,7 @@ enum Listener {
 /// A bound, not yet running server.
 pub struct Server {
     shared: Arc<Shared>,
+    udp: Vec<std::net::UdpSocket>,
     listeners: Vec<Listener>,
     unix_path: Option<PathBuf>,
 }
@@ -208,8 +210,10 @@ impl Server {
             accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
+        let udp = udp::bind(&shared)?;
         Ok(Server {
             shared,
+            udp,
             listeners,
             unix_path,
         })
@@ -241,6 +245,14 @@ impl Server {
                 std::thread::Builder::new()
                     .name(format!("worker-{i}"))
                     .spawn(move || worker.run())?,
+            );
+        }
+        for (i, socket) in self.udp.into_iter().enumerate() {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("udp-{i}"))
+                    .spawn(move || udp::serve(s, socket))?,
             );
         }
         let acceptor = Acceptor::new(shared.clone(), self.listeners, senders)?;
