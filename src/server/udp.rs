@@ -175,9 +175,12 @@ fn handle(
 mod tests {
     use super::*;
 
+    /// Request id, sequence, count, payload.
+    type Parsed<'a> = Option<(u16, u16, u16, &'a [u8])>;
+
     #[test]
     fn frames() {
-        let table: &[(&[u8], Option<(u16, u16, u16, &[u8])>)] = &[
+        let table: &[(&[u8], Parsed)] = &[
             (b"", None),
             (b"\x00\x01\x00\x00\x00", None),
             (b"\x00\x01\x00\x00\x00\x01\x00", None),
