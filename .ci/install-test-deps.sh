@@ -42,6 +42,7 @@ APT_PACKAGES=(
     memcached            # the oracle (and later: benchmarks)
     nutcracker           # twemproxy (later: scale-out tests)
     openssl              # test certificates and s_client for the TLS tests
+    systemd              # systemd-analyze verify, for the unit files
 )
 
 install_apt() {

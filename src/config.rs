@@ -345,9 +345,11 @@ impl Config {
                 "-Y/--auth-file cannot be used with the binary protocol (-S or -B binary)".into(),
             );
         }
-        let flag = if self.udp_port != 0 {
-            "-U/--udp-port (UDP; use -U 0)"
-        } else if self.daemonize {
+        // memcached: SASL cannot authenticate a datagram.
+        if self.sasl && self.udp_port != 0 {
+            return Some("-S/--enable-sasl cannot be used with UDP (-U); use -U 0".into());
+        }
+        let flag = if self.daemonize {
             "-d/--daemon (run in the foreground under a service manager)"
         } else if self.memory_file.is_some() {
             "-e/--memory-file"
@@ -468,7 +470,7 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.
 
-Not supported yet (exit 64): -S, -Y, -Z, -U other than 0, -d, -e, -k, -L, -N.";
+Not supported yet (exit 64): -S, -Y, -Z, -d, -e, -k, -L, -N.";
 
 /// Raw command line; values are strings so that every problem is reported by
 /// our own validation with a one-line message naming the flag.
@@ -1863,7 +1865,10 @@ mod tests {
                 "-Y/--auth-file cannot",
             ),
             (&["-Y", "/etc/auth", "-S"], "-Y/--auth-file cannot"),
-            (&["-U", "11211"], "-U/--udp-port"),
+            (
+                &["-S", "-U", "11211"],
+                "-S/--enable-sasl cannot be used with UDP",
+            ),
             (&["-d"], "-d/--daemon"),
             (&["-e", "/dev/shm/mc"], "-e/--memory-file"),
             (&["-k"], "-k/--lock-memory"),
@@ -1877,6 +1882,7 @@ mod tests {
             assert!(msg.contains(fragment), "{args:?}: {msg:?}");
         }
         assert_eq!(ok(&["-U", "0", "-M", "-r"]).unsupported(), None);
+        assert_eq!(ok(&["-U", "11211"]).unsupported(), None);
         assert_eq!(ok(&["-S"]).unsupported(), None);
         assert_eq!(ok(&["-Z"]).unsupported(), None);
         assert_eq!(ok(&["-S", "-B", "binary"]).unsupported(), None);

@@ -43,3 +43,4 @@ pub mod protocol;
 pub mod server;
 pub mod stats;
 pub mod store;
+pub mod systemd;

@@ -2,9 +2,13 @@
 //! signal or `shutdown` stops it.
 
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ferrocache::config::{self, Config, EXIT_USAGE};
-use ferrocache::server::Server;
+use ferrocache::server::{Server, Shared};
+use ferrocache::systemd;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
@@ -19,6 +23,14 @@ fn main() -> ExitCode {
         eprintln!("ferrocache: {msg}");
         return ExitCode::from(EXIT_USAGE as u8);
     }
+    // Before any thread starts: this edits the environment.
+    let inherited = match systemd::take_listeners() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ferrocache: {e}");
+            return ExitCode::from(EXIT_OSERR);
+        }
+    };
     let pidfile = config.pidfile.clone();
     let user = config.user.clone();
     // Catch signals before the port opens: a SIGHUP (reload) or SIGTERM
@@ -31,22 +43,8 @@ fn main() -> ExitCode {
             None
         }
     };
-    let server = match Server::bind(config) {
-        Ok(s) => s,
-        // Credential files: missing, unreadable or malformed.
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            eprintln!("ferrocache: {e}");
-            return ExitCode::from(EXIT_USAGE as u8);
-        }
-        Err(e) => {
-            eprintln!("ferrocache: failed to listen: {e}");
-            return ExitCode::from(EXIT_OSERR);
-        }
-    };
-    if let Err(e) = drop_privileges(user.as_deref()) {
-        eprintln!("ferrocache: {e}");
-        return ExitCode::from(EXIT_USAGE as u8);
-    }
+    // The pid file exists before the port accepts, so whoever sees the
+    // port open can read it.
     if let Some(path) = &pidfile {
         if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
             eprintln!(
@@ -54,6 +52,29 @@ fn main() -> ExitCode {
                 path.display()
             );
         }
+    }
+    let remove_pidfile = || {
+        if let Some(path) = &pidfile {
+            let _ = std::fs::remove_file(path);
+        }
+    };
+    let server = match Server::bind_with(config, inherited) {
+        Ok(s) => s,
+        // Credential files: missing, unreadable or malformed.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("ferrocache: {e}");
+            remove_pidfile();
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+        Err(e) => {
+            eprintln!("ferrocache: failed to listen: {e}");
+            remove_pidfile();
+            return ExitCode::from(EXIT_OSERR);
+        }
+    };
+    if let Err(e) = drop_privileges(user.as_deref()) {
+        eprintln!("ferrocache: {e}");
+        return ExitCode::from(EXIT_USAGE as u8);
     }
     for addr in server.local_addrs() {
         log::info!("listening on {addr}");
@@ -66,6 +87,7 @@ fn main() -> ExitCode {
         }
     };
     let shared = handle.shared().clone();
+    let notifier = spawn_notifier(shared.clone(), handle.addrs().len());
     if let Some(mut signals) = signals {
         let _ = std::thread::Builder::new()
             .name("signals".into())
@@ -87,6 +109,9 @@ fn main() -> ExitCode {
             });
     }
     handle.join();
+    if let Some(n) = notifier {
+        let _ = n.join();
+    }
     if let Some(path) = &pidfile {
         let _ = std::fs::remove_file(path);
     }
@@ -135,4 +160,50 @@ fn drop_privileges(user: Option<&str>) -> Result<(), String> {
     setgid(u.gid).map_err(|e| format!("failed to assume the group of {name}: {e}"))?;
     setuid(u.uid).map_err(|e| format!("failed to assume the identity of {name}: {e}"))?;
     Ok(())
+}
+
+/// Tell systemd (Type=notify) that the daemon is ready, keep its status line
+/// and watchdog current, and say `STOPPING=1` once a stop begins, whether
+/// from a signal or the `shutdown` command.
+fn spawn_notifier(
+    shared: Arc<Shared>,
+    tcp_listeners: usize,
+) -> Option<std::thread::JoinHandle<()>> {
+    let notifier = systemd::Notifier::from_env();
+    if !notifier.is_enabled() {
+        return None;
+    }
+    let threads = shared.config.threads.max(1);
+    notifier.notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=serving on {tcp_listeners} TCP listener(s), {threads} worker threads",
+        std::process::id()
+    ));
+    let watchdog = systemd::watchdog_interval();
+    const TICK: Duration = Duration::from_millis(100);
+    const STATUS_EVERY: Duration = Duration::from_secs(10);
+    let spawned = std::thread::Builder::new()
+        .name("sd-notify".into())
+        .spawn(move || {
+            let mut last_watchdog = Instant::now();
+            let mut last_status = Instant::now();
+            if watchdog.is_some() {
+                notifier.notify("WATCHDOG=1");
+            }
+            while !shared.is_shutting_down() {
+                std::thread::sleep(TICK);
+                if watchdog.is_some_and(|w| last_watchdog.elapsed() >= w) {
+                    notifier.notify("WATCHDOG=1");
+                    last_watchdog = Instant::now();
+                }
+                if last_status.elapsed() >= STATUS_EVERY {
+                    let conns = shared.stats.curr_connections.load(Ordering::Relaxed);
+                    notifier.notify(&format!("STATUS=serving, {conns} connections open"));
+                    last_status = Instant::now();
+                }
+            }
+            notifier.notify("STOPPING=1\nSTATUS=stopping: answering requests already read");
+        });
+    spawned
+        .map_err(|e| log::warn!("could not start the sd-notify thread: {e}"))
+        .ok()
 }

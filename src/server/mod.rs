@@ -8,6 +8,7 @@ mod conn;
 mod dispatch;
 mod report;
 pub mod tls;
+pub mod udp;
 mod worker;
 
 use std::io::{self, Write};
@@ -30,6 +31,7 @@ use crate::config::{Config, ProtocolMode};
 use crate::protocol::text;
 use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
+use crate::systemd::Inherited;
 use conn::{Conn, ConnInfo, Stream};
 use worker::Worker;
 
@@ -131,6 +133,7 @@ enum Listener {
 /// A bound, not yet running server.
 pub struct Server {
     shared: Arc<Shared>,
+    udp: Vec<std::net::UdpSocket>,
     listeners: Vec<Listener>,
     unix_path: Option<PathBuf>,
 }
@@ -146,10 +149,44 @@ pub struct ServerHandle {
 impl Server {
     /// Build the store and bind every listener `config` names.
     pub fn bind(config: Config) -> io::Result<Server> {
+        Server::bind_with(config, Vec::new())
+    }
+
+    /// [`Server::bind`], but serve on `inherited` (systemd socket
+    /// activation) instead of binding `-l`/`-p`/`-s` when it is not empty.
+    pub fn bind_with(config: Config, inherited: Vec<Inherited>) -> io::Result<Server> {
         let cache = Cache::new(cache_config(&config), Arc::new(Clock::new()));
         let mut listeners = Vec::new();
         let mut tcp_port = 0;
-        for l in &config.listen_addrs {
+        let activated = !inherited.is_empty();
+        for l in inherited {
+            match l {
+                Inherited::Tcp(t) => {
+                    t.set_nonblocking(true)?;
+                    let local = t.local_addr()?;
+                    if tcp_port == 0 {
+                        tcp_port = local.port();
+                    }
+                    let t = TcpListener::from_std(t);
+                    // A socket handed over by the service manager speaks TLS when -Z is on.
+                    listeners.push(Listener::Tcp(t, format!("tcp:{local}"), config.tls));
+                }
+                Inherited::Unix(u) => {
+                    u.set_nonblocking(true)?;
+                    let name = match u.local_addr()?.as_pathname() {
+                        Some(p) => format!("unix:{}", p.display()),
+                        None => "unix:".to_string(),
+                    };
+                    listeners.push(Listener::Unix(UnixListener::from_std(u), name));
+                }
+            }
+        }
+        let bind_addrs = if activated {
+            &[][..]
+        } else {
+            &config.listen_addrs[..]
+        };
+        for l in bind_addrs {
             let port = l.port.unwrap_or(config.port);
             let host = l.host.trim_start_matches('[').trim_end_matches(']');
             for addr in (host, port).to_socket_addrs()? {
@@ -165,7 +202,8 @@ impl Server {
                 ));
             }
         }
-        let unix_path = config.unix_socket.clone();
+        // The socket unit owns an inherited socket's file.
+        let unix_path = config.unix_socket.clone().filter(|_| !activated);
         if let Some(path) = &unix_path {
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path)?;
@@ -202,8 +240,10 @@ impl Server {
             accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
+        let udp = udp::bind(&shared)?;
         Ok(Server {
             shared,
+            udp,
             listeners,
             unix_path,
         })
@@ -235,6 +275,14 @@ impl Server {
                 std::thread::Builder::new()
                     .name(format!("worker-{i}"))
                     .spawn(move || worker.run())?,
+            );
+        }
+        for (i, socket) in self.udp.into_iter().enumerate() {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("udp-{i}"))
+                    .spawn(move || udp::serve(s, socket))?,
             );
         }
         let acceptor = Acceptor::new(shared.clone(), self.listeners, senders)?;

@@ -70,6 +70,12 @@ impl TestServer {
     /// with `-p PORT -l 127.0.0.1 -U 0` followed by `args`, and wait until it
     /// accepts TCP connections.
     pub fn spawn(args: &[&str]) -> TestServer {
+        TestServer::spawn_env(args, &[])
+    }
+
+    /// [`TestServer::spawn`] with extra environment variables for the child
+    /// (e.g. systemd's `NOTIFY_SOCKET`).
+    pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let bin = server_bin();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
@@ -78,6 +84,7 @@ impl TestServer {
                 .arg(port.to_string())
                 .args(["-l", "127.0.0.1", "-U", "0"])
                 .args(args)
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
@@ -169,6 +176,17 @@ impl TestServer {
     /// A new client connection.
     pub fn conn(&self) -> Conn {
         Conn::connect(self.addr)
+    }
+}
+
+impl TestServer {
+    /// Adopt an already running server process listening on `addr` (e.g.
+    /// one started through socket activation); killed on drop.
+    pub fn adopt(child: Child, addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            backend: Backend::Process(child),
+        }
     }
 }
 
