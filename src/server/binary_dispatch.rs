@@ -2,10 +2,8 @@
 //! `dispatch`, kept in its own file so the text half stays readable): the
 //! same store calls as text, answered in memcached's binary packets.
 
-use std::sync::Arc;
-
 use super::auth::{SaslReply, MECHANISMS};
-use super::dispatch::{Flow, Hit, Session};
+use super::dispatch::{Flow, Session};
 use super::Shared;
 use crate::protocol::binary::{
     op, Command, Error, Request, Response, ResponseStatus as S, StoreKind, NO_CREATE,
@@ -13,7 +11,7 @@ use crate::protocol::binary::{
 use crate::stats::ThreadStats;
 use crate::store::{
     DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, StoreError, StoreMode,
-    StoreOptions, StoreOutcome, Value,
+    StoreOptions, StoreOutcome,
 };
 
 /// Opcodes served before SASL authentication (memcached's rule).
@@ -325,42 +323,15 @@ fn get_packet(
         opaque: req.opaque,
         cas,
     };
-    loop {
-        let look = |item: &crate::store::ItemView| match &item.value {
-            Value::Shared { buf, start } => Hit::Shared {
-                flags: item.flags,
-                cas: item.cas,
-                buf: Arc::clone(buf),
-                start: *start,
-            },
-            Value::Inline(v) => {
-                let need = 24 + 4 + packet_key.len() + v.len();
-                if out.capacity() - out.len() < need {
-                    return Hit::NeedRoom(need);
-                }
-                header(item.cas).write(out, &item.flags.to_be_bytes(), packet_key, v);
-                Hit::Written
-            }
-        };
-        let hit = match touch {
-            None => shared.cache.get(key, look),
-            Some(exptime) => shared.cache.get_and_touch(key, exptime as i64, look),
-        };
-        match hit {
-            None => return false,
-            Some(Hit::Written) => return true,
-            Some(Hit::NeedRoom(n)) => out.reserve(n),
-            Some(Hit::Shared {
-                flags,
-                cas,
-                buf,
-                start,
-            }) => {
-                header(cas).write(out, &flags.to_be_bytes(), packet_key, &buf[start..]);
-                return true;
-            }
-        }
-    }
+    let framing = 24 + 4 + packet_key.len();
+    super::dispatch::write_hit(
+        shared,
+        key,
+        touch.map(i64::from),
+        framing,
+        out,
+        |out, flags, cas, value| header(cas).write(out, &flags.to_be_bytes(), packet_key, value),
+    )
 }
 
 /// `stats [group]` as packets: one per `STAT name value`, then an empty

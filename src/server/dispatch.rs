@@ -371,8 +371,8 @@ pub(super) fn store_failed(
 }
 
 /// What a lookup did under the stripe lock.
-pub(super) enum Hit {
-    /// The `VALUE` block is in `out`.
+enum Hit {
+    /// The hit is in `out`.
     Written,
     /// `out` lacked room; reserve this much and look again (so the lock is
     /// never held across an allocation).
@@ -386,13 +386,19 @@ pub(super) enum Hit {
     },
 }
 
-/// Append `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` for a hit.
-fn get_value(
+/// Look `key` up (and touch it when `touch` is set) and append its reply
+/// with `write(out, flags, cas, value)`, whatever the protocol's framing.
+/// `framing` is the most bytes `write` adds besides the value. A small value
+/// is written under the stripe lock only when `out` already has room, so
+/// the lock is never held across an allocation; a large one is written after
+/// unlocking. False on a miss, with nothing appended.
+pub(super) fn write_hit(
     shared: &Shared,
     key: &[u8],
     touch: Option<i64>,
-    with_cas: bool,
+    framing: usize,
     out: &mut Vec<u8>,
+    write: impl Fn(&mut Vec<u8>, u32, u64, &[u8]),
 ) -> bool {
     loop {
         let look = |item: &crate::store::ItemView| match &item.value {
@@ -403,11 +409,11 @@ fn get_value(
                 start: *start,
             },
             Value::Inline(v) => {
-                let need = key.len() + v.len() + VALUE_LINE_MAX;
+                let need = framing + v.len();
                 if out.capacity() - out.len() < need {
                     return Hit::NeedRoom(need);
                 }
-                value_block(out, key, item.flags, v, with_cas.then_some(item.cas));
+                write(out, item.flags, item.cas, v);
                 Hit::Written
             }
         };
@@ -425,11 +431,29 @@ fn get_value(
                 buf,
                 start,
             }) => {
-                value_block(out, key, flags, &buf[start..], with_cas.then_some(cas));
+                write(out, flags, cas, &buf[start..]);
                 return true;
             }
         }
     }
+}
+
+/// Append `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` for a hit.
+fn get_value(
+    shared: &Shared,
+    key: &[u8],
+    touch: Option<i64>,
+    with_cas: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    write_hit(
+        shared,
+        key,
+        touch,
+        key.len() + VALUE_LINE_MAX,
+        out,
+        |out, flags, cas, value| value_block(out, key, flags, value, with_cas.then_some(cas)),
+    )
 }
 
 fn value_block(out: &mut Vec<u8>, key: &[u8], flags: u32, value: &[u8], cas: Option<u64>) {
