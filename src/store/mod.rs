@@ -140,10 +140,6 @@ impl Cache {
         let n = prev_power_of_two((pages / PAGES_PER_STRIPE).clamp(1, MAX_STRIPES));
         let hasher = RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]);
         let budget = Arc::new(Budget::new(config.memory_limit));
-        // Size each index for the most items the limit can hold, so inserts
-        // never rehash (allocate) under a stripe lock.
-        let most_items = config.memory_limit / classes.chunk_size(0) + 1;
-        let capacity = most_items / n + 64;
         let stripes = (0..n)
             .map(|i| {
                 Padded(Mutex::new(Stripe::new(
@@ -152,7 +148,6 @@ impl Cache {
                     hasher.clone(),
                     budget.clone(),
                     classes.len(),
-                    capacity,
                 )))
             })
             .collect();
@@ -671,14 +666,25 @@ struct PutExtra {
     invalidate: bool,
 }
 
-/// Release a stripe lock, freeing afterwards whatever it gave up.
+/// Release a stripe lock, freeing afterwards whatever it gave up, and
+/// allocating the larger index it asked for, if any.
 fn unlock(mut s: MutexGuard<'_, Stripe>) {
-    if s.trash.is_empty() {
+    let wanted = s.take_index_request();
+    if s.trash.is_empty() && wanted.is_none() {
         return;
     }
     let trash = std::mem::take(&mut s.trash);
+    let mutex = MutexGuard::mutex(&s);
     drop(s);
     drop(trash);
+    if let Some(items) = wanted {
+        let table = stripe::new_index(items);
+        let mut s = mutex.lock();
+        s.give_index(table);
+        let trash = std::mem::take(&mut s.trash);
+        drop(s);
+        drop(trash);
+    }
 }
 
 /// A counter value as memcached reads it: decimal digits, optionally with

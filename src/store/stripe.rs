@@ -69,6 +69,20 @@ pub const LARGE_OVERHEAD: usize = 64;
 pub enum Trash {
     Page(Box<[u8]>),
     Large(Arc<Vec<u8>>),
+    Index(Index),
+}
+
+/// A stripe's hash index: item handles, found by key hash.
+pub type Index = HashTable<Handle>;
+
+/// Items a new stripe's index holds before it first asks to grow (one
+/// 512-bucket hashbrown table).
+pub const INITIAL_INDEX: usize = 448;
+
+/// An empty index with room for `items`, allocated by the caller outside
+/// any lock and handed over with [`Stripe::give_index`].
+pub fn new_index(items: usize) -> Index {
+    HashTable::with_capacity(items)
 }
 
 struct Page {
@@ -235,7 +249,15 @@ pub struct Stripe {
     id_bits: u32,
     hasher: RandomState,
     budget: Arc<Budget>,
-    index: HashTable<Handle>,
+    index: Index,
+    /// Items `index` held when it was empty (hashbrown's load limit, 7/8 of
+    /// its buckets). Growth is measured against this, not `capacity()`,
+    /// which tombstones left by removals also shrink.
+    index_full: usize,
+    /// A larger (or tombstone-free) index this stripe wants. The caller
+    /// allocates it after unlocking, so the lock never waits on the
+    /// allocator; hashbrown's own resize stays only as a fallback.
+    index_wanted: Option<usize>,
     pages: Vec<Option<Page>>,
     vacant_pages: Vec<u32>,
     class: Vec<ClassState>,
@@ -259,7 +281,6 @@ impl Stripe {
         hasher: RandomState,
         budget: Arc<Budget>,
         classes: usize,
-        capacity: usize,
     ) -> Stripe {
         let cs = ClassState {
             free: NIL,
@@ -270,7 +291,9 @@ impl Stripe {
             id_bits,
             hasher,
             budget,
-            index: HashTable::with_capacity(capacity),
+            index: new_index(INITIAL_INDEX),
+            index_full: 0,
+            index_wanted: None,
             pages: Vec::new(),
             vacant_pages: Vec::new(),
             class: vec![cs; classes],
@@ -282,6 +305,12 @@ impl Stripe {
             crawl_cursor: 0,
             stats: StripeStats::default(),
         }
+        .with_index_full()
+    }
+
+    fn with_index_full(mut self) -> Stripe {
+        self.index_full = self.index.capacity();
+        self
     }
 
     // ---- item access -------------------------------------------------
@@ -566,6 +595,56 @@ impl Stripe {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.bytes += total as u64;
+        self.check_index();
+    }
+
+    /// Ask for a new index before this one runs out of room: twice the size
+    /// past 3/4 full, or the same size when removals' tombstones have used
+    /// up the room (a rebuild clears them). Asking early leaves room for the
+    /// inserts made before the new table arrives.
+    fn check_index(&mut self) {
+        if self.index_wanted.is_some() {
+            return;
+        }
+        let len = self.index.len();
+        if len > self.index_full / 4 * 3 {
+            self.index_wanted = Some(self.index_full * 2);
+        } else if self.index.capacity() - len < self.index_full / 16 {
+            self.index_wanted = Some(self.index_full);
+        }
+    }
+
+    /// The index size this stripe asked for, if any; the caller allocates it
+    /// outside the lock and hands it over with [`Stripe::give_index`].
+    pub fn take_index_request(&mut self) -> Option<usize> {
+        self.index_wanted.take()
+    }
+
+    /// Move every handle into `table`, an empty index allocated outside the
+    /// lock, and park the old one in the trash. Costs one key hash per item,
+    /// once per doubling (amortised O(1) per insert), and allocates nothing.
+    pub fn give_index(&mut self, mut table: Index) {
+        let full = table.capacity();
+        if full <= self.index.len() + self.index.len() / 8 {
+            // Too small by now (the stripe kept growing): ask again.
+            self.trash.push(Trash::Index(table));
+            self.check_index();
+            return;
+        }
+        let (pages, large, hasher) = (&self.pages, &self.large, &self.hasher);
+        for h in self.index.drain() {
+            let hash = hasher.hash_one(key_of(pages, large, h));
+            table.insert_unique(hash, h, |&x| hasher.hash_one(key_of(pages, large, x)));
+        }
+        let old = std::mem::replace(&mut self.index, table);
+        self.index_full = full;
+        self.trash.push(Trash::Index(old));
+    }
+
+    /// Items the index can hold before it asks to grow (for tests).
+    #[cfg(test)]
+    pub fn index_full(&self) -> usize {
+        self.index_full
     }
 
     /// Whether the linked item `h` can be rewritten in place as an item of

@@ -297,3 +297,47 @@ fn counter_parsing() {
     assert_eq!(parse_counter(b"1a"), None);
     assert_eq!(parse_counter(b"18446744073709551616"), None);
 }
+
+#[test]
+fn index_grows_outside_the_lock_and_keeps_every_item() {
+    let c = cache();
+    let stripes = c.stripe_count();
+    let n = stripes * stripe::INITIAL_INDEX * 4;
+    for i in 0..n {
+        set(&c, format!("key:{i}").as_bytes(), b"v");
+    }
+    assert_eq!(c.stats().items.curr_items, n as u64);
+    for i in 0..n {
+        assert!(get(&c, format!("key:{i}").as_bytes()).is_some(), "key:{i}");
+    }
+    for i in 0..stripes {
+        let s = c.lock(i);
+        // Every growth step was served: each stripe's table has room left.
+        assert!(s.index_full() > s.stats.curr_items as usize, "stripe {i}");
+        assert!(s.index_full() > stripe::INITIAL_INDEX);
+    }
+}
+
+#[test]
+fn churn_at_a_steady_size_rebuilds_instead_of_growing() {
+    let c = cache();
+    let live = c.stripe_count() * stripe::INITIAL_INDEX / 2;
+    // Replace the whole key set many times over: removals leave tombstones.
+    for round in 0..20 {
+        for i in 0..live {
+            set(&c, format!("k{round}:{i}").as_bytes(), b"v");
+            if round > 0 {
+                assert!(c.delete(format!("k{}:{i}", round - 1).as_bytes()));
+            }
+        }
+    }
+    assert_eq!(c.stats().items.curr_items, live as u64);
+    let biggest = (0..c.stripe_count())
+        .map(|i| c.lock(i).index_full())
+        .max()
+        .unwrap();
+    assert!(
+        biggest <= 4 * stripe::INITIAL_INDEX,
+        "index grew to {biggest}"
+    );
+}
