@@ -95,9 +95,15 @@ def stats(port):
     return out
 
 
-def cpu_seconds(pid):
+def cpu_split(pid):
+    """(user, kernel) CPU seconds of a process, all threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
+
+
+def cpu_seconds(pid):
+    return sum(cpu_split(pid))
 
 
 def machine_busy():
@@ -243,11 +249,13 @@ def measured_window(server, gen_args, use_perf, timeout=120):
     before = stats(server.port)
     counter = SyscallCounter(server.pid, use_perf)
     counter.start()
-    cpu0, busy0, t0 = cpu_seconds(server.pid), machine_busy(), time.monotonic()
+    split0 = cpu_split(server.pid)
+    cpu0, busy0, t0 = sum(split0), machine_busy(), time.monotonic()
     gen_before = os.times()
     res, err = run_gen(server.port, gen_args, timeout)
     gen_after = os.times()
-    cpu1, busy1, t1 = cpu_seconds(server.pid), machine_busy(), time.monotonic()
+    split1 = cpu_split(server.pid)
+    cpu1, busy1, t1 = sum(split1), machine_busy(), time.monotonic()
     sys_total, sys_parts = counter.stop()
     if res is None:
         return {"error": err}
@@ -260,6 +268,9 @@ def measured_window(server, gen_args, use_perf, timeout=120):
         "server_ops": server_ops,
         "server_cpu_s": server_cpu,
         "cpu_us_per_op": server_cpu / max(server_ops, 1) * 1e6,
+        # Kernel time is mostly the syscalls and loopback TCP: it bounds what
+        # user-space work can still win.
+        "kernel_us_per_op": (split1[1] - split0[1]) / max(server_ops, 1) * 1e6,
         "syscalls": sys_total,
         "syscalls_per_op": sys_total / max(server_ops, 1),
         "syscall_breakdown_per_op": {k: v / max(server_ops, 1) for k, v in sys_parts.items()},
@@ -329,6 +340,7 @@ def throughput_workload(name, title, gen_args, args, use_perf):
             "p99_9_us": statistics.median(r["latency_us"]["p99_9"] for r in rows),
             "hit_ratio": med(rows, "hit_ratio"),
             "cpu_us_per_op": med(rows, "cpu_us_per_op"),
+            "kernel_us_per_op": statistics.median(r.get("kernel_us_per_op", 0) for r in rows),
             "syscalls_per_op": med(rows, "syscalls_per_op"),
             "syscall_breakdown_per_op": breakdown,
             "gen_cpu_share": statistics.median(r["gen_cpu_s"] / r["window_s"] for r in rows),
@@ -625,9 +637,11 @@ def page(results):
                      f"**{fs['cpu_us_per_op'] / ms['cpu_us_per_op']:.2f}** | "
                      f"**{fs['syscalls_per_op'] / ms['syscalls_per_op']:.2f}** | | | |")
     L.append("")
-    L.append("Syscalls per operation by kind (medians):\n")
-    L.append("| workload | server | breakdown |")
-    L.append("|---|---|---|")
+    L.append("Syscalls per operation by kind, and the server's CPU per operation split into "
+             "user space and kernel (medians; kernel time is the syscalls and loopback TCP, "
+             "which user-space work cannot reduce):\n")
+    L.append("| workload | server | user µs/op | kernel µs/op | syscalls by kind |")
+    L.append("|---|---|---|---|---|")
     for w in results["workloads"]:
         if w["kind"] != "throughput":
             continue
@@ -637,7 +651,9 @@ def page(results):
                 parts = ", ".join(f"{k} {v:.3f}" for k, v in
                                   sorted(s["syscall_breakdown_per_op"].items(), key=lambda kv: -kv[1])
                                   if v >= 0.0005)
-                L.append(f"| {w['name']} | {srv} | {parts} |")
+                kern = s.get("kernel_us_per_op")
+                user = s["cpu_us_per_op"] - kern if kern is not None else None
+                L.append(f"| {w['name']} | {srv} | {fmt(user, '.2f')} | {fmt(kern, '.2f')} | {parts} |")
     L.append("")
 
     L.append("## Memory\n")

@@ -9,15 +9,17 @@
 //! caller after unlocking.
 //!
 //! ## Item layout
-//! A small item lives in one chunk of a slab page: a 26-byte header, then the
+//! A small item lives in one chunk of a slab page: a 24-byte header, then the
 //! key, then the value. All integers are little-endian.
 //! ```text
-//! 0        8      12     16      20       24    25    26
+//! 0        8      12     16      20       22    23    24
 //! | cas u64 | exp | time | flags | nbytes | nkey | bits | key | value |
 //! ```
-//! A free chunk is not `LINKED` and keeps the next free chunk's handle in its
-//! first four bytes. A large item keeps the same header in its slab entry and
-//! its key and value in one shared buffer.
+//! `nbytes` is 16 bits because a small item fits a chunk of at most half a
+//! 64 KiB page. A free chunk is not `LINKED` and keeps the next free chunk's
+//! handle in its first four bytes. A large item keeps the same header in its
+//! slab entry (its `nbytes` unused) and its key and value in one shared
+//! buffer, whose length gives the value's.
 
 use std::sync::Arc;
 
@@ -28,15 +30,15 @@ use slab::Slab;
 use super::slab::{Budget, ClassId, SlabClasses, PAGE_SIZE};
 
 /// Header bytes in front of every item's key.
-pub const HDR: usize = 26;
+pub const HDR: usize = 24;
 
 const CAS: usize = 0;
 const EXP: usize = 8;
 const TIME: usize = 12;
 const FLAGS: usize = 16;
 const NBYTES: usize = 20;
-const NKEY: usize = 24;
-const BITS: usize = 25;
+const NKEY: usize = 22;
+const BITS: usize = 23;
 
 /// The chunk holds a live item (otherwise it is on a free list).
 const LINKED: u8 = 1;
@@ -236,7 +238,12 @@ impl NewItem<'_> {
         wr32(&mut hdr, EXP, self.exp);
         wr32(&mut hdr, TIME, now);
         wr32(&mut hdr, FLAGS, self.flags);
-        wr32(&mut hdr, NBYTES, self.value_len() as u32);
+        // Only a small item's length is read from here (see the layout).
+        wr16(
+            &mut hdr,
+            NBYTES,
+            self.value_len().min(u16::MAX as usize) as u16,
+        );
         hdr[NKEY] = self.key.len() as u8;
         hdr[BITS] = LINKED | REF | self.bits;
         hdr
@@ -346,7 +353,7 @@ impl Stripe {
     pub fn view(&self, h: Handle) -> ItemView<'_> {
         let hdr = self.hdr(h);
         let nkey = hdr[NKEY] as usize;
-        let nbytes = rd32(hdr, NBYTES) as usize;
+        let nbytes = rd16(hdr, NBYTES) as usize;
         let (key, value) = if h & LARGE != 0 {
             let l = &self.large[(h & !LARGE) as usize];
             (
@@ -436,14 +443,23 @@ impl Stripe {
         (c << self.id_bits) | self.id
     }
 
+    /// Header, key and value bytes of an item (memcached's item size).
+    fn total(&self, h: Handle) -> usize {
+        if h & LARGE != 0 {
+            HDR + self.large[(h & !LARGE) as usize].kv.len()
+        } else {
+            let hdr = self.hdr(h);
+            HDR + hdr[NKEY] as usize + rd16(hdr, NBYTES) as usize
+        }
+    }
+
     /// Remove an item from the index and free its memory.
     pub fn unlink(&mut self, h: Handle) {
         let hash = self.hash(key_of(&self.pages, &self.large, h));
         if let Ok(e) = self.index.find_entry(hash, |&x| x == h) {
             e.remove();
         }
-        let hdr = self.hdr(h);
-        let total = HDR + hdr[NKEY] as usize + rd32(hdr, NBYTES) as usize;
+        let total = self.total(h);
         self.stats.curr_items -= 1;
         self.stats.bytes -= total as u64;
         self.free_item(h);
@@ -519,10 +535,7 @@ impl Stripe {
     /// Overwrite the linked small item `h` with `item`, which fits its chunk.
     /// `item.value` must not borrow from the chunk itself.
     pub fn rewrite_small(&mut self, h: Handle, item: &NewItem, now: u32) {
-        let old_total = {
-            let hdr = self.hdr(h);
-            HDR + hdr[NKEY] as usize + rd32(hdr, NBYTES) as usize
-        };
+        let old_total = self.total(h);
         let hdr = item.header(now);
         let page = self.pages[(h >> SLOT_BITS) as usize]
             .as_mut()
@@ -543,7 +556,7 @@ impl Stripe {
     pub fn extend_small(&mut self, h: Handle, data: &[u8], append: bool, cas: u64, now: u32) {
         let (nkey, nbytes) = {
             let hdr = self.hdr(h);
-            (hdr[NKEY] as usize, rd32(hdr, NBYTES) as usize)
+            (hdr[NKEY] as usize, rd16(hdr, NBYTES) as usize)
         };
         let page = self.pages[(h >> SLOT_BITS) as usize]
             .as_mut()
@@ -557,7 +570,7 @@ impl Stripe {
             buf[v..v + data.len()].copy_from_slice(data);
         }
         let hdr = self.hdr_mut(h);
-        wr32(hdr, NBYTES, (nbytes + data.len()) as u32);
+        wr16(hdr, NBYTES, (nbytes + data.len()) as u16);
         wr64(hdr, CAS, cas);
         wr32(hdr, TIME, now);
         hdr[BITS] |= REF;
@@ -1020,6 +1033,16 @@ fn key_of<'a>(pages: &'a [Option<Page>], large: &'a Slab<Large>, h: Handle) -> &
         let nkey = page.data[off + NKEY] as usize;
         &page.data[off + HDR..off + HDR + nkey]
     }
+}
+
+#[inline]
+fn rd16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(b[at..at + 2].try_into().expect("2 bytes"))
+}
+
+#[inline]
+fn wr16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
 
 #[inline]
