@@ -20,6 +20,11 @@ Per window and server it records:
     misses sendmsg/recvmsg, so the page says which was used;
   * CPU used by other processes on the machine during the window (noise).
 
+The TLS workload starts both servers with `-Z -o ssl_chain_cert=..,ssl_key=..`
+on a throwaway CA and server certificate that the openssl CLI makes in a
+temporary directory at bench time (nothing secret is committed); the
+generator verifies the server against that CA (`--tls-ca`).
+
 Only the standard library and matplotlib (benches/requirements.txt).
 """
 
@@ -31,6 +36,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -78,9 +84,11 @@ def wait_port(port, proc, timeout=10.0):
     return False
 
 
-def stats(port):
+def stats(port, tls=None):
+    """`stats` of the server on `port`; `tls` is an ssl.SSLContext for a -Z server."""
     out = {}
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
         s.sendall(b"stats\r\n")
         buf = b""
         while not buf.endswith(b"END\r\n"):
@@ -187,8 +195,9 @@ class SyscallCounter:
 
 
 class Server:
-    def __init__(self, name, binary, flags):
+    def __init__(self, name, binary, flags, tls=None):
         self.name, self.binary, self.flags = name, binary, flags
+        self.tls = tls  # ssl.SSLContext to reach a -Z server, or None
         self.proc = None
 
     def command(self, port):
@@ -224,9 +233,43 @@ def server_flags(threads, mem_mib):
     return ["-U", "0", "-l", "127.0.0.1", "-u", "nobody", "-t", str(threads), "-m", str(mem_mib)]
 
 
-def make_servers(threads, mem_mib):
-    flags = server_flags(threads, mem_mib)
-    return [Server("memcached", MEMCACHED, flags), Server("ferrocache", FERRO, flags)]
+def make_servers(threads, mem_mib, tls=None):
+    flags = server_flags(threads, mem_mib) + (tls.server_flags if tls else [])
+    ctx = tls.context if tls else None
+    return [Server("memcached", MEMCACHED, flags, ctx), Server("ferrocache", FERRO, flags, ctx)]
+
+
+class BenchCerts:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with the
+    openssl CLI in a temporary directory and removed afterwards."""
+
+    def __enter__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="ferrocache-bench-tls-"))
+        d = self.dir
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True)
+        run("openssl", "req", "-x509", *ec, "-days", "2", "-subj", "/CN=ferrocache bench CA",
+            "-keyout", d / "ca.key", "-out", d / "ca.pem")
+        run("openssl", "req", *ec, "-subj", "/CN=127.0.0.1",
+            "-keyout", d / "server.key", "-out", d / "server.csr")
+        (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                   "basicConstraints=critical,CA:FALSE\n"
+                                   "extendedKeyUsage=serverAuth\n")
+        run("openssl", "x509", "-req", "-in", d / "server.csr", "-CA", d / "ca.pem",
+            "-CAkey", d / "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", d / "ext.cnf", "-out", d / "server.pem")
+        # Servers run as `-u nobody`: let them read the (throwaway) files.
+        d.chmod(0o755)
+        for f in d.iterdir():
+            f.chmod(0o644)
+        self.ca = d / "ca.pem"
+        self.server_flags = ["-Z", "-o", f"ssl_chain_cert={d / 'server.pem'},ssl_key={d / 'server.key'}"]
+        self.gen_args = ["--tls-ca", str(self.ca)]
+        self.context = ssl.create_default_context(cafile=str(self.ca))
+        return self
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def gen_cmd(port, gen_args):
@@ -246,7 +289,7 @@ def measured_window(server, gen_args, use_perf, timeout=120):
     """One generator run against `server`, with the server-side counters."""
     if QUIET_WAIT:
         wait_for_quiet(QUIET_WAIT)
-    before = stats(server.port)
+    before = stats(server.port, server.tls)
     counter = SyscallCounter(server.pid, use_perf)
     counter.start()
     split0 = cpu_split(server.pid)
@@ -259,7 +302,7 @@ def measured_window(server, gen_args, use_perf, timeout=120):
     sys_total, sys_parts = counter.stop()
     if res is None:
         return {"error": err}
-    after = stats(server.port)
+    after = stats(server.port, server.tls)
     server_ops = sum(int(after[k]) - int(before[k]) for k in ("cmd_get", "cmd_set"))
     server_cpu = cpu1 - cpu0
     gen_cpu = (gen_after.children_user + gen_after.children_system
@@ -289,10 +332,18 @@ def med(rows, key):
 
 # ---------------------------------------------------------------- workloads
 
-def throughput_workload(name, title, gen_args, args, use_perf):
+def throughput_workload(name, title, gen_args, args, use_perf, tls=False):
     """Both servers up; prefill each; then A B A B measured windows."""
+    if tls:
+        with BenchCerts() as certs:
+            return throughput_workload_on(name, title, gen_args + certs.gen_args, args, use_perf,
+                                          certs)
+    return throughput_workload_on(name, title, gen_args, args, use_perf, None)
+
+
+def throughput_workload_on(name, title, gen_args, args, use_perf, certs):
     log(f"{name}: {title}")
-    servers = make_servers(args.threads, args.mem)
+    servers = make_servers(args.threads, args.mem, certs)
     runs = {s.name: [] for s in servers}
     failed = {}
     try:
@@ -348,7 +399,7 @@ def throughput_workload(name, title, gen_args, args, use_perf):
             "foreign_cpu_s": med(rows, "foreign_cpu_s"),
             "rounds": len(rows),
         }
-    return {"name": name, "title": title, "kind": "throughput",
+    return {"name": name, "title": title, "kind": "throughput", "tls": certs is not None,
             "server_cmd": cmds, "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
             "runs": runs, "summary": summary, "failed": failed}
 
@@ -637,6 +688,13 @@ def page(results):
                      f"**{fs['cpu_us_per_op'] / ms['cpu_us_per_op']:.2f}** | "
                      f"**{fs['syscalls_per_op'] / ms['syscalls_per_op']:.2f}** | | | |")
     L.append("")
+    if any(w.get("tls") for w in results["workloads"]):
+        L.append("`text_p16_tls` is `text_p16` over TLS: both servers run with "
+                 "`-Z -o ssl_chain_cert=..,ssl_key=..` on an ECDSA P-256 certificate that a "
+                 "throwaway CA signed (made by the openssl CLI at bench time, deleted after); the "
+                 "generator verifies it (`--tls-ca`), and its 50 handshakes happen before the "
+                 "measured window, so the figures are record encryption and decryption (memcached "
+                 "with OpenSSL, ferrocache with rustls).\n")
     L.append("Syscalls per operation by kind, and the server's CPU per operation split into "
              "user space and kernel (medians; kernel time is the syscalls and loopback TCP, "
              "which user-space work cannot reduce):\n")
@@ -797,6 +855,11 @@ def main():
     for name, title, gargs in plan:
         if not only or name in only:
             results["workloads"].append(throughput_workload(name, title, gargs, a, use_perf))
+    if not only or "text_p16_tls" in only:
+        results["workloads"].append(throughput_workload(
+            "text_p16_tls", "text over TLS (-Z), 50 conns, pipeline 16, 1:10 set:get, "
+            "32-byte keys, 100-byte values", base + ["--protocol", "text", "-p", "16"], a, use_perf,
+            tls=True))
     for vs in (100, 1000):
         if not only or f"memory_{vs}b" in only:
             results["workloads"].append(memory_workload(vs, a))

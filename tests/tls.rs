@@ -555,3 +555,324 @@ fn stats_settings_show_the_ssl_fields() {
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
 }
+
+// ------------------------------------------------- the client library and CLI
+
+use ferrocache::client::{CasOutcome, Client, Error as ClientError, Options, TlsConfig};
+use ferrocache::protocol::Protocol;
+
+/// A library client of `addr` trusting `ca.pem` in `files`, with `tls`
+/// adding to the settings.
+fn tls_client(
+    addr: SocketAddr,
+    files: &Files,
+    protocol: Protocol,
+    tls: impl FnOnce(ferrocache::client::TlsConfigBuilder) -> ferrocache::client::TlsConfigBuilder,
+) -> Client {
+    let config = tls(TlsConfig::builder().ca_file(files.path("ca.pem")))
+        .build()
+        .unwrap();
+    let opts = Options {
+        protocol,
+        tls: Some(config),
+        ..Options::default()
+    };
+    Client::with_options(&[addr.to_string()], opts).unwrap()
+}
+
+#[test]
+fn client_library_set_get_multi_get_and_cas_over_tls() {
+    if is_memcached() {
+        return;
+    }
+    let ca = Ca::new("test ca");
+    let files = Files::new("client-ops");
+    files.server(&ca.leaf("first"), &ca);
+    let server = Server::start(&files.args());
+    for protocol in [Protocol::Text, Protocol::Binary] {
+        // The server is named by its IP address, which the certificate holds.
+        let c = tls_client(server.addr(0), &files, protocol, |b| b);
+        let p = format!("{protocol:?}");
+        assert!(c.set(format!("{p}:a"), b"alpha", 3, 0).unwrap());
+        let big = vec![b'x'; 100_000];
+        assert!(c.set(format!("{p}:b"), &big, 0, 0).unwrap());
+        let got = c.get(format!("{p}:a")).unwrap().unwrap();
+        assert_eq!((got.value.as_slice(), got.flags), (&b"alpha"[..], 3));
+        let keys = [format!("{p}:a"), format!("{p}:b"), format!("{p}:missing")];
+        let many = c.get_multi(&keys).unwrap();
+        assert_eq!(many.len(), 2, "{p}");
+        assert_eq!(many[format!("{p}:b").as_bytes()].value.len(), 100_000);
+        let unique = c.gets(format!("{p}:a")).unwrap().unwrap().cas.unwrap();
+        assert_eq!(
+            c.cas(format!("{p}:a"), b"beta", 0, 0, unique).unwrap(),
+            CasOutcome::Stored
+        );
+        assert_eq!(
+            c.cas(format!("{p}:a"), b"gamma", 0, 0, unique).unwrap(),
+            CasOutcome::Exists
+        );
+        assert_eq!(c.get(format!("{p}:a")).unwrap().unwrap().value, b"beta");
+        // Every operation above reused one pooled session: idle TLS
+        // connections survive the session tickets the server sends.
+        let stats = c.stats(None).remove(0).1.unwrap();
+        let sessions = stats.iter().find(|(k, _)| k == "ssl_new_sessions").unwrap();
+        let expected = if protocol == Protocol::Text { "1" } else { "2" };
+        assert_eq!(sessions.1, expected, "{p}");
+    }
+}
+
+#[test]
+fn client_checks_the_server_name_and_allows_an_override() {
+    if is_memcached() {
+        return;
+    }
+    let ca = Ca::new("test ca");
+    let files = Files::new("client-name");
+    files.server(&ca.leaf("first"), &ca);
+    let server = Server::start(&files.args());
+    let addr = server.addr(0);
+    let named = tls_client(addr, &files, Protocol::Text, |b| b.server_name("localhost"));
+    assert!(named.set("k", b"v", 0, 0).unwrap());
+    let wrong = tls_client(addr, &files, Protocol::Text, |b| {
+        b.server_name("cache.example")
+    });
+    match wrong.get("k") {
+        Err(ClientError::Tls(m)) => assert!(m.contains("does not name this server"), "{m}"),
+        other => panic!("a certificate for another name was accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn client_refuses_a_server_certificate_from_another_ca() {
+    if is_memcached() {
+        return;
+    }
+    let ca = Ca::new("test ca");
+    let other = Ca::new("other ca");
+    let files = Files::new("client-wrong-ca");
+    files.server(&ca.leaf("first"), &ca);
+    files.write("other-ca.pem", &other.pem);
+    let server = Server::start(&files.args());
+    let config = TlsConfig::builder()
+        .ca_file(files.path("other-ca.pem"))
+        .build()
+        .unwrap();
+    let opts = Options {
+        tls: Some(config),
+        ..Options::default()
+    };
+    let addr = server.addr(0).to_string();
+    let c = Client::with_options(&[&addr], opts).unwrap();
+    match c.set("k", b"v", 0, 0) {
+        Err(ClientError::Tls(m)) => {
+            assert!(m.contains(&addr), "{m}");
+            assert!(m.contains("not signed by a trusted CA"), "{m}");
+        }
+        other => panic!("an untrusted server was used: {other:?}"),
+    }
+}
+
+#[test]
+fn client_mutual_tls_with_and_without_a_client_certificate() {
+    if is_memcached() {
+        return;
+    }
+    let ca = Ca::new("test ca");
+    let other = Ca::new("other ca");
+    let files = Files::new("client-mtls");
+    files.server(&ca.leaf("first"), &ca);
+    let good = ca.leaf("client");
+    files.write("client.pem", &good.0);
+    files.write("client.key", &good.1);
+    let stranger = other.leaf("client");
+    files.write("stranger.pem", &stranger.0);
+    files.write("stranger.key", &stranger.1);
+    let mut args = files.args();
+    args[2].push_str(",ssl_verify_mode=2");
+    let server = Server::start(&args);
+    let addr = server.addr(0);
+
+    let with = tls_client(addr, &files, Protocol::Text, |b| {
+        b.client_cert(files.path("client.pem"), files.path("client.key"))
+    });
+    assert!(with.set("k", b"v", 0, 0).unwrap());
+    assert_eq!(with.get("k").unwrap().unwrap().value, b"v");
+
+    let without = tls_client(addr, &files, Protocol::Text, |b| b);
+    match without.get("k") {
+        Err(ClientError::Tls(m)) => {
+            assert!(m.contains(&addr.to_string()), "{m}");
+            assert!(m.contains("client certificate"), "{m}");
+        }
+        other => panic!("served without a client certificate: {other:?}"),
+    }
+    let foreign = tls_client(addr, &files, Protocol::Text, |b| {
+        b.client_cert(files.path("stranger.pem"), files.path("stranger.key"))
+    });
+    assert!(
+        matches!(foreign.get("k"), Err(ClientError::Tls(_))),
+        "served with a certificate from another CA"
+    );
+}
+
+#[test]
+fn client_tls_settings_that_cannot_be_used_are_named() {
+    let files = Files::new("client-config");
+    files.write("empty.pem", "");
+    files.write("ca.pem", &Ca::new("test ca").pem);
+    let missing = files.path("missing.pem");
+    let cases: Vec<(ferrocache::client::TlsConfigBuilder, String)> = vec![
+        (TlsConfig::builder(), "no CA".into()),
+        (
+            TlsConfig::builder().ca_file(&missing),
+            missing.display().to_string(),
+        ),
+        (
+            TlsConfig::builder().ca_file(files.path("empty.pem")),
+            "no PEM certificate".into(),
+        ),
+        (
+            TlsConfig::builder()
+                .ca_file(files.path("ca.pem"))
+                .server_name("bad name!"),
+            "not a valid server name".into(),
+        ),
+        (
+            TlsConfig::builder()
+                .ca_file(files.path("ca.pem"))
+                .client_cert(files.path("ca.pem"), &missing),
+            "client key".into(),
+        ),
+    ];
+    for (builder, fragment) in cases {
+        match builder.build() {
+            Err(ClientError::TlsConfig(m)) => assert!(m.contains(&fragment), "{m}"),
+            other => panic!("{fragment}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn client_over_tls_to_a_plaintext_server_says_so() {
+    let ca = Ca::new("test ca");
+    let files = Files::new("client-plain");
+    files.server(&ca.leaf("first"), &ca);
+    let server = TestServer::start(&[]);
+    let c = tls_client(server.addr, &files, Protocol::Text, |b| b);
+    match c.get("k") {
+        Err(ClientError::Tls(m)) => assert!(m.contains("speaking TLS"), "{m}"),
+        // The server may close the connection first.
+        Err(ClientError::Io(_)) => {}
+        other => panic!("TLS client got a plaintext answer: {other:?}"),
+    }
+}
+
+const CLI: &str = env!("CARGO_BIN_EXE_ferrocache-cli");
+
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(CLI)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_sets_and_gets_over_tls() {
+    if is_memcached() {
+        return;
+    }
+    let ca = Ca::new("test ca");
+    let other = Ca::new("other ca");
+    let files = Files::new("cli");
+    files.server(&ca.leaf("first"), &ca);
+    files.write("other-ca.pem", &other.pem);
+    let good = ca.leaf("client");
+    files.write("client.pem", &good.0);
+    files.write("client.key", &good.1);
+    let mut args = files.args();
+    args[2].push_str(",ssl_verify_mode=2");
+    let server = Server::start(&args);
+    let servers = server.addr(0).to_string();
+    let ca_file = files.path("ca.pem").display().to_string();
+    let cert = files.path("client.pem").display().to_string();
+    let key = files.path("client.key").display().to_string();
+    let tls = [
+        "--servers",
+        &servers,
+        "--tls-ca",
+        &ca_file,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+
+    let (code, _, err) = cli(&[&tls[..], &["set", "greeting", "hello"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = cli(&[&tls[..], &["get", "greeting"]].concat());
+    assert_eq!((code, out.as_str()), (Some(0), "hello"), "{err}");
+    let (code, out, err) = cli(&[
+        &tls[..],
+        &["--tls-server-name", "localhost", "get", "greeting"],
+    ]
+    .concat());
+    assert_eq!((code, out.as_str()), (Some(0), "hello"), "{err}");
+
+    // No client certificate, or a CA that did not sign the server's: 77.
+    let (code, _, err) = cli(&[
+        "--servers",
+        &servers,
+        "--tls-ca",
+        &ca_file,
+        "get",
+        "greeting",
+    ]);
+    assert_eq!(code, Some(77), "{err}");
+    assert!(err.contains("TLS error"), "{err}");
+    let other_ca = files.path("other-ca.pem").display().to_string();
+    let (code, _, err) = cli(&[
+        &tls[..2],
+        &["--tls-ca", other_ca.as_str()],
+        &tls[4..],
+        &["get", "greeting"],
+    ]
+    .concat());
+    assert_eq!(code, Some(77), "{err}");
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+    // An unreadable CA file: 66, naming the file.
+    let missing = files.path("missing.pem").display().to_string();
+    let (code, _, err) = cli(&[
+        "--servers",
+        &servers,
+        "--tls-ca",
+        &missing,
+        "get",
+        "greeting",
+    ]);
+    assert_eq!(code, Some(66), "{err}");
+    assert!(err.contains(&missing), "{err}");
+}
+
+#[test]
+fn cli_help_shows_the_tls_flags() {
+    let (code, out, _) = cli(&["--help"]);
+    assert_eq!(code, Some(0));
+    for flag in [
+        "--tls",
+        "--tls-ca",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-server-name",
+    ] {
+        assert!(
+            out.contains(&format!("{flag} ")) || out.contains(&format!("{flag}\n")),
+            "{flag}"
+        );
+    }
+}

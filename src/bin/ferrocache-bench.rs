@@ -13,10 +13,16 @@
 //! warm-up (load without recording), then the measured run, bounded by
 //! `--duration` and/or `--requests`. The summary goes to stdout; `--json`
 //! writes the same figures for scripts.
+//!
+//! With `--tls-ca` every connection speaks TLS (rustls), verifying the
+//! server's certificate against that CA; each handshake is done before the
+//! load starts, so the measured run sees only record encryption. There is
+//! no unverified mode.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +32,8 @@ use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Proto {
@@ -104,6 +112,139 @@ struct Args {
     /// No progress line.
     #[arg(short, long)]
     quiet: bool,
+    /// Speak TLS, trusting the CA certificates in this PEM file to verify
+    /// the server.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Name the server's certificate must carry (default: the host part of
+    /// --server).
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    tls_server_name: Option<String>,
+}
+
+// ------------------------------------------------------------ TLS
+
+/// What every TLS connection of the run shares.
+struct Tls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl Tls {
+    fn from_args(args: &Args) -> Result<Option<Tls>, String> {
+        let Some(ca) = &args.tls_ca else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+        let mut roots = RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{}: no PEM certificate", ca.display()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let host = match &args.tls_server_name {
+            Some(n) => n.clone(),
+            None => match args.server.rsplit_once(':') {
+                Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                None => args.server.clone(),
+            },
+        };
+        let name = ServerName::try_from(host.clone())
+            .map_err(|_| format!("{host:?} is not a TLS server name; give --tls-server-name"))?;
+        Ok(Some(Tls {
+            config: Arc::new(config),
+            name,
+        }))
+    }
+
+    /// A session over a blocking `tcp`, the handshake done.
+    fn handshake(&self, tcp: &mut StdTcpStream) -> io::Result<ClientConnection> {
+        let mut session = ClientConnection::new(self.config.clone(), self.name.clone())
+            .map_err(io::Error::other)?;
+        // The pipeline bounds what is queued; rustls must take a whole batch.
+        session.set_buffer_limit(None);
+        while session.is_handshaking() {
+            session.complete_io(tcp)?;
+        }
+        Ok(session)
+    }
+}
+
+/// A connection of the generator: plain TCP, or a TLS session over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<(TcpStream, ClientConnection)>),
+}
+
+impl Stream {
+    fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &mut t.0,
+        }
+    }
+
+    /// Take `buf`: TLS encrypts all of it, then sends what the socket takes.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => {
+                let n = t.1.writer().write(buf)?;
+                self.push()?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// TLS: send encrypted bytes the socket did not take before.
+    fn push(&mut self) -> io::Result<()> {
+        let Stream::Tls(t) = self else {
+            return Ok(());
+        };
+        let (tcp, session) = &mut **t;
+        while session.wants_write() {
+            match session.write_tls(tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Plaintext; WouldBlock only when the socket would block, as
+    /// edge-triggered polling needs.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (tcp, session) = match self {
+            Stream::Plain(s) => return s.read(buf),
+            Stream::Tls(t) => &mut **t,
+        };
+        loop {
+            match session.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if session.read_tls(tcp)? == 0 {
+                return Ok(0);
+            }
+            session
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+    }
 }
 
 // ------------------------------------------------------------ random keys
@@ -468,7 +609,7 @@ struct Workload {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
@@ -557,7 +698,7 @@ impl Conn {
         }
         self.wbuf.clear();
         self.wpos = 0;
-        Ok(())
+        self.stream.push()
     }
 
     /// Read until the socket would block and account for every whole reply.
@@ -635,17 +776,31 @@ impl Conn {
     }
 }
 
-fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let s = StdTcpStream::connect(addr)?;
+fn connect(addr: SocketAddr, tls: Option<&Tls>) -> io::Result<Stream> {
+    let mut s = StdTcpStream::connect(addr)?;
     s.set_nodelay(true)?;
+    let session = match tls {
+        Some(tls) => {
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            s.set_write_timeout(Some(Duration::from_secs(10)))?;
+            Some(tls.handshake(&mut s)?)
+        }
+        None => None,
+    };
     s.set_nonblocking(true)?;
-    Ok(TcpStream::from_std(s))
+    let s = TcpStream::from_std(s);
+    Ok(match session {
+        Some(session) => Stream::Tls(Box::new((s, session))),
+        None => Stream::Plain(s),
+    })
 }
 
 /// Drive `conns` connections until the phase is STOP and nothing is in
 /// flight (or a drain deadline passes). Returns the latency histogram.
+#[allow(clippy::too_many_arguments)]
 fn run_thread(
     addr: SocketAddr,
+    tls: Option<Arc<Tls>>,
     conns: usize,
     seed: u64,
     proto: Proto,
@@ -663,7 +818,7 @@ fn run_thread(
     };
     let mut list = Vec::with_capacity(conns);
     for i in 0..conns {
-        let mut stream = match connect(addr) {
+        let mut stream = match connect(addr, tls.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 shared.fail(format!("connect to {addr}: {e}"));
@@ -671,7 +826,10 @@ fn run_thread(
             }
         };
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = poll.registry().register(&mut stream, Token(i), interest) {
+        if let Err(e) = poll
+            .registry()
+            .register(stream.socket(), Token(i), interest)
+        {
             shared.fail(format!("register: {e}"));
             return hist;
         }
@@ -739,9 +897,11 @@ fn run_thread(
 
 /// Run one phase on all threads; the closure decides when to stop it
 /// (it runs on the calling thread while the load runs).
+#[allow(clippy::too_many_arguments)]
 fn run_phase(
     args: &Args,
     addr: SocketAddr,
+    tls: &Option<Arc<Tls>>,
     w: &Workload,
     enc: &Arc<Encoder>,
     shared: &Arc<Shared>,
@@ -751,11 +911,11 @@ fn run_phase(
     let mut handles = Vec::new();
     for t in 0..threads {
         let n = args.conns / threads + usize::from(t < args.conns % threads);
-        let (w, enc, shared) = (w.clone(), enc.clone(), shared.clone());
+        let (w, enc, shared, tls) = (w.clone(), enc.clone(), shared.clone(), tls.clone());
         let seed = args.seed.wrapping_add((t as u64) << 32);
         let proto = args.protocol;
         handles.push(std::thread::spawn(move || {
-            run_thread(addr, n, seed, proto, w, enc, shared)
+            run_thread(addr, tls, n, seed, proto, w, enc, shared)
         }));
     }
     control(shared);
@@ -771,10 +931,19 @@ fn run_phase(
 }
 
 /// `stats` over a fresh text connection, as name → value.
-fn server_stats(addr: SocketAddr) -> io::Result<Vec<(String, String)>> {
+fn server_stats(addr: SocketAddr, tls: Option<&Tls>) -> io::Result<Vec<(String, String)>> {
     let mut s = StdTcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut s: Box<dyn ReadWrite> = match tls {
+        Some(tls) => {
+            let session = tls.handshake(&mut s)?;
+            Box::new(rustls::StreamOwned::new(session, s))
+        }
+        None => Box::new(s),
+    };
     s.write_all(b"stats\r\n")?;
+    s.flush()?;
     let mut out = Vec::new();
     for line in BufReader::new(s).lines() {
         let line = line?;
@@ -788,6 +957,9 @@ fn server_stats(addr: SocketAddr) -> io::Result<Vec<(String, String)>> {
     }
     Ok(out)
 }
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 fn stat_u64(stats: &[(String, String)], name: &str) -> Option<u64> {
     stats.iter().find(|(k, _)| k == name)?.1.parse().ok()
@@ -832,7 +1004,7 @@ impl Results {
         let p = |q| format!("{:.1}", self.pct_us(q));
         format!(
             concat!(
-                "{{\"server\":\"{}\",\"protocol\":\"{}\",\"threads\":{},\"conns\":{},",
+                "{{\"server\":\"{}\",\"protocol\":\"{}\",\"tls\":{},\"threads\":{},\"conns\":{},",
                 "\"pipeline\":{},\"ratio\":\"{}\",\"keys\":{},\"pattern\":\"{}\",",
                 "\"zipf_exponent\":{},\"key_size\":{},\"value_size\":{},",
                 "\"set_on_miss\":{},\"seconds\":{:.3},\"ops\":{},\"ops_per_sec\":{:.1},",
@@ -842,6 +1014,7 @@ impl Results {
             ),
             args.server,
             cli_name(args.protocol),
+            args.tls_ca.is_some(),
             args.threads,
             args.conns,
             args.pipeline,
@@ -938,6 +1111,7 @@ fn run(args: &Args) -> Result<Results, String> {
         return Err("give --duration, --requests or --stop-on-evictions".into());
     }
     let enc = Arc::new(Encoder::new(args.protocol, args.key_size, args.value_size));
+    let tls = Tls::from_args(args)?.map(Arc::new);
 
     if args.prefill {
         let counter = Arc::new(AtomicU64::new(0));
@@ -950,7 +1124,7 @@ fn run(args: &Args) -> Result<Results, String> {
         };
         let shared = Arc::new(Shared::new(args.keys));
         shared.phase.store(PHASE_MEASURE, Ordering::SeqCst);
-        run_phase(args, addr, &w, &enc, &shared, |s| {
+        run_phase(args, addr, &tls, &w, &enc, &shared, |s| {
             progress(s, args.quiet, "prefill", |_| {
                 s.budget.load(Ordering::Relaxed) == 0 && s.ops.load(Ordering::Relaxed) >= args.keys
             })
@@ -981,7 +1155,7 @@ fn run(args: &Args) -> Result<Results, String> {
     let shared = Arc::new(Shared::new(budget));
     let mut measure_start = Instant::now();
     let mut stopped_on_evictions = false;
-    let hist = run_phase(args, addr, &w, &enc, &shared, |s| {
+    let hist = run_phase(args, addr, &tls, &w, &enc, &shared, |s| {
         if args.warmup > 0.0 {
             progress(s, args.quiet, "warmup", |t| t >= args.warmup);
         }
@@ -991,7 +1165,7 @@ fn run(args: &Args) -> Result<Results, String> {
         progress(s, args.quiet, "run", |t| {
             if args.stop_on_evictions && t >= next_poll {
                 next_poll = t + 0.1;
-                if let Ok(st) = server_stats(addr) {
+                if let Ok(st) = server_stats(addr, tls.as_deref()) {
                     if stat_u64(&st, "evictions").unwrap_or(0) > 0 {
                         stopped_on_evictions = true;
                         return true;

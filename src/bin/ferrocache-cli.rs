@@ -4,14 +4,16 @@
 //!
 //! Exit codes (sysexits): 0 success; 1 a negative answer (miss, not
 //! stored, not found); 64 usage; 65 bad key or value; 66 unreadable stdin;
-//! 69 no server reachable; 76 a server error or unexpected reply.
+//! 69 no server reachable; 76 a server error or unexpected reply; 77 the
+//! TLS session was refused.
 
 use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ferrocache::client::{Client, Distribution, Error, Options, ServerSpec};
+use ferrocache::client::{Client, Distribution, Error, Options, ServerSpec, TlsConfig};
 
 const EX_NEGATIVE: u8 = 1;
 const EX_USAGE: u8 = 64;
@@ -19,14 +21,19 @@ const EX_DATAERR: u8 = 65;
 const EX_NOINPUT: u8 = 66;
 const EX_UNAVAILABLE: u8 = 69;
 const EX_PROTOCOL: u8 = 76;
+const EX_NOPERM: u8 = 77;
 
 const AFTER_HELP: &str = "\
 Servers: HOST:PORT[:WEIGHT], [V6]:PORT[:WEIGHT] or /unix/socket[:WEIGHT],
 comma-separated, from --servers or $FERROCACHE_SERVERS.
 
+TLS: --tls-ca, --tls-cert/--tls-key and --tls-server-name imply --tls;
+--tls alone trusts the system CA bundle ($SSL_CERT_FILE or the
+distribution's). Unix sockets stay plaintext.
+
 Exit codes (sysexits): 0 ok, 1 miss / not stored / not found, 64 usage,
-65 bad key or value, 66 unreadable stdin, 69 no server reachable,
-76 server error or unexpected reply.";
+65 bad key or value, 66 unreadable stdin or TLS file, 69 no server
+reachable, 76 server error or unexpected reply, 77 TLS session refused.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -58,6 +65,23 @@ struct Cli {
     /// Connect, read and write timeout in seconds.
     #[arg(long, global = true, default_value_t = 5.0, value_name = "SECS")]
     timeout: f64,
+    /// Connect to TCP servers over TLS.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// Trust the CA certificates in this PEM file to verify servers
+    /// (instead of the system bundle).
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for mutual TLS; needs --tls-key.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Name the servers' certificates must carry (default: the host part of
+    /// each server's address), e.g. when servers are listed by IP address.
+    #[arg(long, global = true, value_name = "NAME")]
+    tls_server_name: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -144,6 +168,8 @@ fn fail(e: Error) -> Failure {
         Error::Io(_) | Error::NoServers => EX_UNAVAILABLE,
         Error::InvalidKey | Error::Client(_) => EX_DATAERR,
         Error::InvalidServer(_) => EX_USAGE,
+        Error::TlsConfig(_) => EX_NOINPUT,
+        Error::Tls(_) => EX_NOPERM,
         _ => EX_PROTOCOL,
     };
     (code, e.to_string())
@@ -164,6 +190,7 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
     if cli.binary {
         opts.protocol = ferrocache::protocol::Protocol::Binary;
     }
+    opts.tls = tls(cli).map_err(fail)?;
     if let Some(ep) = &cli.discover {
         return Client::from_config_endpoint(ep, opts).map_err(fail);
     }
@@ -184,6 +211,27 @@ fn client(cli: &Cli) -> Result<Client, Failure> {
         .map(str::to_string)
         .collect();
     Client::with_options(&names, opts).map_err(fail)
+}
+
+/// The TLS settings the flags ask for; None for plaintext.
+fn tls(cli: &Cli) -> Result<Option<TlsConfig>, Error> {
+    let wanted =
+        cli.tls || cli.tls_ca.is_some() || cli.tls_cert.is_some() || cli.tls_server_name.is_some();
+    if !wanted {
+        return Ok(None);
+    }
+    let mut b = TlsConfig::builder();
+    b = match &cli.tls_ca {
+        Some(ca) => b.ca_file(ca),
+        None => b.system_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        b = b.client_cert(cert, key);
+    }
+    if let Some(name) = &cli.tls_server_name {
+        b = b.server_name(name);
+    }
+    b.build().map(Some)
 }
 
 fn negative(ok: bool) -> u8 {

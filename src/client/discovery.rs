@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::pool::Connection;
-use super::{unexpected, Addr, Error, Result, ServerSpec, Timeouts};
+use super::{unexpected, Addr, Error, Result, ServerSpec, Timeouts, TlsConfig};
 use crate::protocol::cluster_config::{self, ClusterConfig};
 use crate::protocol::text_reply::Reply;
 
@@ -26,8 +26,8 @@ impl Endpoint {
 
     /// One `config get cluster` round trip on a fresh connection (the
     /// endpoint is asked rarely).
-    pub fn fetch(&mut self, t: &Timeouts) -> Result<ClusterConfig> {
-        let mut c = Connection::connect(&self.spec.addr, t)?;
+    pub fn fetch(&mut self, t: &Timeouts, tls: Option<&TlsConfig>) -> Result<ClusterConfig> {
+        let mut c = Connection::connect(&self.spec.addr, t, tls)?;
         c.send(b"config get cluster\r\n")?;
         let config = c.reply(|r| match r {
             Reply::Config {

@@ -11,13 +11,15 @@
 //! ```
 //! Requests and replies use the crate's sans-IO text protocol code
 //! ([`crate::protocol::text_reply`] parses what servers answer), or the
-//! binary protocol on request ([`Options::protocol`]).
+//! binary protocol on request ([`Options::protocol`]), over TLS when
+//! [`Options::tls`] is set.
 
 mod binary;
 mod binary_ops;
 mod discovery;
 mod pool;
 pub mod ring;
+mod tls;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,6 +34,7 @@ pub use crate::protocol::cluster_config::{ClusterConfig, ClusterNode};
 use pool::{Connection, Pool};
 pub use ring::Distribution;
 use ring::{Node, Ring};
+pub use tls::{TlsConfig, TlsConfigBuilder};
 
 use crate::protocol::text::StoreCommand;
 use crate::protocol::text_reply::Reply;
@@ -57,6 +60,13 @@ pub enum Error {
     InvalidKey,
     /// A server list entry that cannot be read.
     InvalidServer(String),
+    /// The TLS session failed: the server's certificate is not trusted or
+    /// does not name it, the server refused the client certificate (or its
+    /// absence), or the server does not speak TLS.
+    Tls(String),
+    /// The TLS settings cannot be used (unreadable or empty PEM file, a bad
+    /// server name).
+    TlsConfig(String),
 }
 
 impl fmt::Display for Error {
@@ -70,6 +80,8 @@ impl fmt::Display for Error {
             Error::NoServers => f.write_str("no server available"),
             Error::InvalidKey => f.write_str("invalid key"),
             Error::InvalidServer(s) => write!(f, "invalid server {s:?}"),
+            Error::Tls(m) => write!(f, "TLS error: {m}"),
+            Error::TlsConfig(m) => write!(f, "TLS configuration: {m}"),
         }
     }
 }
@@ -77,8 +89,13 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<io::Error> for Error {
+    /// rustls reports a refused session (a bad certificate, an alert from
+    /// the server) through the stream's IO error; say so.
     fn from(e: io::Error) -> Self {
-        Error::Io(e)
+        match tls::rustls_error(&e) {
+            Some(t) => Error::Tls(tls::describe(t)),
+            None => Error::Io(e),
+        }
     }
 }
 
@@ -86,7 +103,7 @@ impl Error {
     /// Errors that say the server (or the path to it) is unhealthy, as
     /// opposed to a reply about the request.
     fn is_failure(&self) -> bool {
-        matches!(self, Error::Io(_) | Error::Protocol(_))
+        matches!(self, Error::Io(_) | Error::Protocol(_) | Error::Tls(_))
     }
 }
 
@@ -217,6 +234,9 @@ pub struct Options {
     pub refresh_interval: Duration,
     /// Text (default) or binary protocol.
     pub protocol: Protocol,
+    /// Speak TLS to TCP servers (and the configuration endpoint); None:
+    /// plaintext. Unix sockets stay plaintext.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for Options {
@@ -234,6 +254,7 @@ impl Default for Options {
             max_idle: 8,
             refresh_interval: Duration::ZERO,
             protocol: Protocol::Text,
+            tls: None,
         }
     }
 }
@@ -360,7 +381,7 @@ impl Client {
     pub fn from_config_endpoint(endpoint: &str, opts: Options) -> Result<Client> {
         let spec = ServerSpec::parse(endpoint)?;
         let mut ep = discovery::Endpoint::new(spec);
-        let config = ep.fetch(&opts.timeouts)?;
+        let config = ep.fetch(&opts.timeouts, opts.tls.as_ref())?;
         let specs = discovery::server_specs(&config);
         ep.version = Some(config.version);
         Ok(Client::from_specs(specs, opts, Some(ep)))
@@ -375,7 +396,7 @@ impl Client {
         };
         let mut ep = ep.lock();
         ep.last_check = Some(Instant::now());
-        let config = ep.fetch(&self.inner.opts.timeouts)?;
+        let config = ep.fetch(&self.inner.opts.timeouts, self.inner.opts.tls.as_ref())?;
         if ep.version == Some(config.version) {
             return Ok(false);
         }
@@ -451,7 +472,7 @@ impl Client {
         let opts = &self.inner.opts;
         let conn = match server.pool.take() {
             Some(c) => Ok(c),
-            None => Connection::connect(&server.spec.addr, &opts.timeouts),
+            None => Connection::connect(&server.spec.addr, &opts.timeouts, opts.tls.as_ref()),
         };
         let result = conn.and_then(|mut c| f(&mut c).map(|v| (v, c)));
         match result {

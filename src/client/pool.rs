@@ -1,5 +1,6 @@
-//! Connections to one server: blocking sockets with timeouts, a read buffer
-//! the sans-IO reply parser works on, and a small pool of idle connections.
+//! Connections to one server: blocking sockets with timeouts (TCP, TLS over
+//! TCP, or a unix socket), a read buffer the sans-IO reply parser works on,
+//! and a small pool of idle connections.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -7,14 +8,18 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use rustls::{ClientConnection, StreamOwned};
 
 use super::binary::{self, Frame, HEADER_LEN};
+use super::tls::{self, TlsConfig};
 use super::{Addr, Error, Timeouts};
 use crate::protocol::text_reply::{self, Reply};
 use crate::protocol::Status;
 
 enum Stream {
     Tcp(TcpStream),
+    /// Boxed: a rustls session is large next to a socket.
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
     Unix(UnixStream),
 }
 
@@ -22,6 +27,7 @@ impl Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -29,21 +35,92 @@ impl Stream {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.write_all(buf),
+            // rustls encrypts into its buffer; flush sends all of it.
+            Stream::Tls(s) => s.write_all(buf).and_then(|()| s.flush()),
             Stream::Unix(s) => s.write_all(buf),
         }
     }
 }
 
+/// A TLS session over `tcp`, the handshake done, so a refused certificate
+/// is reported at connect with the server's address.
+fn handshake(
+    mut tcp: TcpStream,
+    config: &TlsConfig,
+    host: &str,
+    port: u16,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, Error> {
+    let name = config.server_name(host)?;
+    let mut session = ClientConnection::new(config.rustls().clone(), name)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    while session.is_handshaking() {
+        session
+            .complete_io(&mut tcp)
+            .map_err(|e| tls_error(e, &peer_name(host, port)))?;
+    }
+    Ok(StreamOwned::new(session, tcp))
+}
+
+/// `host:port` as a server list names it.
+fn peer_name(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// An IO error; a refused TLS session says which server refused it.
+fn tls_error(e: io::Error, peer: &str) -> Error {
+    match tls::rustls_error(&e) {
+        Some(t) => Error::Tls(format!("{peer}: {}", tls::describe(t))),
+        None => Error::Io(e),
+    }
+}
+
+/// Whether a TLS session idle in the pool is still open: read (without
+/// blocking) what the server sent meanwhile, such as TLS 1.3 session
+/// tickets. Plaintext, a close or an error means it is not.
+fn tls_usable(s: &mut StreamOwned<ClientConnection, TcpStream>) -> bool {
+    if s.sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let alive = loop {
+        match s.conn.read_tls(&mut s.sock) {
+            Ok(0) => break false,
+            Ok(_) => match s.conn.process_new_packets() {
+                Ok(state) if state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed() => {}
+                _ => break false,
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break false,
+        }
+    };
+    alive && s.sock.set_nonblocking(false).is_ok()
+}
+
 /// One open connection, with what it has read but not yet parsed.
 pub struct Connection {
     stream: Stream,
+    /// `host:port` of a TLS server, for its errors (an alert can come
+    /// after the handshake, e.g. a required client certificate).
+    peer: Option<String>,
     buf: Vec<u8>,
     /// Start of the unparsed bytes in `buf`.
     start: usize,
 }
 
 impl Connection {
-    pub fn connect(addr: &Addr, t: &Timeouts) -> Result<Connection, Error> {
+    pub fn connect(
+        addr: &Addr,
+        t: &Timeouts,
+        tls: Option<&TlsConfig>,
+    ) -> Result<Connection, Error> {
+        let peer = match (addr, tls) {
+            (Addr::Tcp { host, port }, Some(_)) => Some(peer_name(host, *port)),
+            _ => None,
+        };
         let stream = match addr {
             Addr::Tcp { host, port } => {
                 let mut last = None;
@@ -70,7 +147,10 @@ impl Connection {
                 s.set_nodelay(true)?;
                 s.set_read_timeout(nonzero(t.read))?;
                 s.set_write_timeout(nonzero(t.write))?;
-                Stream::Tcp(s)
+                match tls {
+                    Some(config) => Stream::Tls(Box::new(handshake(s, config, host, *port)?)),
+                    None => Stream::Tcp(s),
+                }
             }
             Addr::Unix(path) => {
                 let s = UnixStream::connect(path)?;
@@ -81,6 +161,7 @@ impl Connection {
         };
         Ok(Connection {
             stream,
+            peer,
             buf: Vec::with_capacity(16 * 1024),
             start: 0,
         })
@@ -90,11 +171,11 @@ impl Connection {
     /// (TCP) the server has not closed it, e.g. for `idle_timeout`. Without
     /// this check the first request after a server-side close would fail
     /// and count against a healthy server.
-    fn usable(&self) -> bool {
+    fn usable(&mut self) -> bool {
         if self.start != self.buf.len() {
             return false;
         }
-        match &self.stream {
+        match &mut self.stream {
             Stream::Tcp(s) => {
                 if s.set_nonblocking(true).is_err() {
                     return false;
@@ -102,12 +183,20 @@ impl Connection {
                 let alive = matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
                 alive && s.set_nonblocking(false).is_ok()
             }
+            Stream::Tls(s) => tls_usable(s),
             Stream::Unix(_) => true,
         }
     }
 
     pub fn send(&mut self, request: &[u8]) -> Result<(), Error> {
-        Ok(self.stream.write_all(request)?)
+        self.stream.write_all(request).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: io::Error) -> Error {
+        match &self.peer {
+            Some(peer) => tls_error(e, peer),
+            None => Error::Io(e),
+        }
     }
 
     /// Read one reply and hand it to `f` (the reply borrows the buffer).
@@ -171,7 +260,7 @@ impl Connection {
             Ok(n) => n,
             Err(e) => {
                 self.buf.truncate(len);
-                return Err(e.into());
+                return Err(self.error(e));
             }
         };
         self.buf.truncate(len + n);
@@ -201,7 +290,7 @@ impl Pool {
     /// An idle connection that is still open, if any.
     pub fn take(&self) -> Option<Connection> {
         loop {
-            let conn = self.idle.lock().pop()?;
+            let mut conn = self.idle.lock().pop()?;
             if conn.usable() {
                 return Some(conn);
             }
@@ -244,17 +333,17 @@ mod tests {
             port,
         };
         let pool = Pool::default();
-        pool.put(Connection::connect(&addr, &timeouts()).unwrap(), 4);
+        pool.put(Connection::connect(&addr, &timeouts(), None).unwrap(), 4);
         let (open, _) = listener.accept().unwrap();
         assert!(pool.take().is_some(), "an open idle connection is reused");
 
-        pool.put(Connection::connect(&addr, &timeouts()).unwrap(), 4);
+        pool.put(Connection::connect(&addr, &timeouts(), None).unwrap(), 4);
         let (server_side, _) = listener.accept().unwrap();
         drop(server_side);
         // Wait until the FIN has arrived (bounded), then the pool drops it.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let c = pool.idle.lock().pop().unwrap();
+            let mut c = pool.idle.lock().pop().unwrap();
             if !c.usable() {
                 break;
             }
