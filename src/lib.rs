@@ -39,6 +39,7 @@
 pub mod client;
 pub mod clock;
 pub mod config;
+mod pem;
 pub mod protocol;
 pub mod server;
 pub mod stats;

@@ -6,15 +6,15 @@
 //! speak TLS on TCP listeners only).
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use super::{Error, Result};
+use crate::pem::{read_certs, read_key};
 
 /// Where system-wide trusted CAs live, as one PEM bundle (Debian and
 /// Ubuntu, Fedora and RHEL, openSUSE, Alpine); `$SSL_CERT_FILE` first.
@@ -180,24 +180,6 @@ fn system_bundle() -> Result<PathBuf> {
 
 fn file_error(what: &str, path: &Path, cause: impl fmt::Display) -> Error {
     Error::TlsConfig(format!("{what} {}: {cause}", path.display()))
-}
-
-fn read_certs(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let certs = rustls_pemfile::certs(&mut reader).collect::<io::Result<Vec<_>>>()?;
-    if certs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "no PEM certificate in the file",
-        ));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
-    let mut reader = BufReader::new(File::open(path)?);
-    rustls_pemfile::private_key(&mut reader)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no PEM private key in the file"))
 }
 
 /// The rustls error inside an IO error, if that is what it is.

@@ -12,8 +12,7 @@
 //! connections keep theirs. A file that fails to load leaves the old
 //! configuration in service.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,11 +20,11 @@ use std::time::SystemTime;
 
 use mio::net::TcpStream;
 use parking_lot::{Mutex, RwLock};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
 use crate::config::Config;
+use crate::pem::{read_certs, read_key};
 
 /// The TLS settings of a server started with `-Z`, and the configuration
 /// new handshakes use.
@@ -163,24 +162,6 @@ impl Files {
 /// memcached's shape: `<what failed>: <file> : <library's reason>`.
 fn failed(message: String, cause: impl std::fmt::Display) -> String {
     format!("{message} : {cause}")
-}
-
-fn read_certs(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let certs = rustls_pemfile::certs(&mut reader).collect::<Result<Vec<_>, _>>()?;
-    if certs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "no PEM certificate in the file",
-        ));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
-    let mut reader = BufReader::new(File::open(path)?);
-    rustls_pemfile::private_key(&mut reader)?
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no PEM private key in the file"))
 }
 
 impl Tls {
