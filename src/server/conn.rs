@@ -4,7 +4,7 @@
 //! the dispatch appends replies. A worker drives it with [`Conn::drive`].
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,33 @@ pub struct ConnInfo {
     pub listen_addr: String,
     /// Relative time of the last command.
     pub last_cmd: AtomicU32,
+    /// A [`ConnState`] as a byte, for `stats conns`.
+    pub state: AtomicU8,
+}
+
+/// What a connection is doing, in memcached's `stats conns` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    /// Waiting for (the rest of) a command line.
+    Read = 0,
+    /// Executing commands: the state of whoever asks `stats conns`.
+    ParseCmd = 1,
+    /// A command line arrived; its data block has not.
+    Nread = 2,
+    /// Replies wait for the peer to read them.
+    Mwrite = 3,
+}
+
+impl ConnState {
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            1 => "conn_parse_cmd",
+            2 => "conn_nread",
+            3 => "conn_mwrite",
+            _ => "conn_read",
+        }
+    }
 }
 
 /// What the worker should do with a connection after driving it.
@@ -169,6 +196,13 @@ impl Conn {
     /// Read, execute and reply until the socket would block, the request
     /// budget is spent, or the peer stops reading.
     pub fn drive(&mut self, shared: &Shared, stats: &ThreadStats) -> Next {
+        self.set_state(ConnState::ParseCmd);
+        let next = self.drive_inner(shared, stats);
+        self.set_state(self.waiting_state());
+        next
+    }
+
+    fn drive_inner(&mut self, shared: &Shared, stats: &ThreadStats) -> Next {
         let mut budget = shared.config.max_reqs_per_event.max(1);
         loop {
             if self.pending_output() > WBUF_HIGH {
@@ -372,6 +406,36 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    fn set_state(&self, state: ConnState) {
+        self.info.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// What the connection waits for between events.
+    fn waiting_state(&self) -> ConnState {
+        if self.pending_output() > 0 {
+            return ConnState::Mwrite;
+        }
+        let partial = &self.rbuf[self.rstart..self.rend];
+        let line_done = match self.protocol {
+            Some(Protocol::Binary) => partial.len() >= binary::HEADER_LEN,
+            _ => partial.contains(&b'\n'),
+        };
+        if self.skip > 0 || line_done {
+            ConnState::Nread
+        } else {
+            ConnState::Read
+        }
+    }
+
+    /// `-o idle_timeout`: true when the last *completed* command is more
+    /// than `timeout` seconds old (memcached's test, so a client trickling
+    /// bytes without finishing a command is idle too). A connection whose
+    /// replies wait for its peer is busy, as in memcached.
+    pub fn is_idle(&self, now: u32, timeout: u32) -> bool {
+        let last = self.info.last_cmd.load(Ordering::Relaxed);
+        self.pending_output() == 0 && now.saturating_sub(last) > timeout
     }
 
     fn pending_output(&self) -> usize {

@@ -58,6 +58,8 @@ pub struct Shared {
     /// `-Z`: the certificates new handshakes use.
     pub tls: Option<tls::Tls>,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
+    /// Listening sockets (TCP, unix, UDP), listed by `stats conns`.
+    endpoints: Mutex<Vec<report::Endpoint>>,
     shutting_down: AtomicBool,
     /// The listener may still hand over connections (its backlog is drained
     /// at shutdown, so clients that already connected are answered).
@@ -236,11 +238,26 @@ impl Server {
             protocol,
             auth,
             conns: Mutex::new(slab::Slab::new()),
+            endpoints: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
         let udp = udp::bind(&shared)?;
+        let since = shared.cache.clock().now();
+        let mut endpoints = Vec::new();
+        for l in &listeners {
+            let (fd, name) = match l {
+                Listener::Tcp(t, name, _) => (t.as_raw_fd(), name),
+                Listener::Unix(u, name) => (u.as_raw_fd(), name),
+            };
+            endpoints.push(report::Endpoint::listening(fd, name.clone(), since));
+        }
+        for u in &udp {
+            let addr = u.local_addr()?;
+            endpoints.push(report::Endpoint::udp(u.as_raw_fd(), addr, since));
+        }
+        *shared.endpoints.lock() = endpoints;
         Ok(Server {
             shared,
             udp,
@@ -443,9 +460,11 @@ impl Acceptor {
                     };
                     Ok((stream, format!("tcp:{peer}"), name.clone()))
                 }),
+                // memcached 1.6.18 shows a unix peer (which has no name)
+                // as `?:<AF 0>` in `stats conns`; say the same.
                 Listener::Unix(u, name) => u
                     .accept()
-                    .map(|(s, _)| (Stream::Unix(s), name.clone(), name.clone())),
+                    .map(|(s, _)| (Stream::Unix(s), "?:<AF 0>".into(), name.clone())),
             };
             match accepted {
                 Ok((stream, addr, listen_addr)) => self.hand_over(stream, addr, listen_addr),
@@ -483,6 +502,7 @@ impl Acceptor {
             addr,
             listen_addr,
             last_cmd: AtomicU32::new(self.shared.cache.clock().now()),
+            state: Default::default(),
         });
         self.shared.conns.lock().insert(info.clone());
         let conn = Conn::new(stream, info);
