@@ -256,6 +256,23 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     );
     w.stat("track_sizes", yes_no(c.extended.track_sizes));
     w.stat("inline_ascii_response", "no");
+    // Debian builds memcached with extstore, which adds these; ferrocache
+    // has no extstore and prints memcached's defaults, so field sets match.
+    for (name, value) in [
+        ("ext_item_size", "512"),
+        ("ext_item_age", "4294967295"),
+        ("ext_low_ttl", "0"),
+        ("ext_recache_rate", "2000"),
+        ("ext_wbuf_size", "4194304"),
+        ("ext_compact_under", "0"),
+        ("ext_drop_under", "0"),
+        ("ext_max_sleep", "1000000"),
+        ("ext_max_frag", "0.80"),
+        ("slab_automove_freeratio", "0.010"),
+        ("ext_drop_unread", "no"),
+    ] {
+        w.stat(name, value);
+    }
     w.stat("ssl_enabled", yes_no(c.tls));
     let e = &c.extended;
     let null = |v: &Option<String>, none: &'static str| v.clone().unwrap_or(none.into());
