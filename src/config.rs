@@ -166,6 +166,9 @@ pub struct Extended {
     /// `shutdown_timeout` (ferrocache extension): seconds to drain
     /// connections on shutdown. Default 10.
     pub shutdown_timeout: u64,
+    /// `metrics_listen` (ferrocache extension): `ADDR:PORT` of the
+    /// Prometheus `/metrics` endpoint.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Extended {
@@ -191,6 +194,7 @@ impl Default for Extended {
             sasl_pwdb: None,
             cluster_config: None,
             shutdown_timeout: 10,
+            metrics_listen: None,
         }
     }
 }
@@ -467,6 +471,8 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
                            reread on SIGHUP (ferrocache)
   shutdown_timeout=SECS    connection drain time on shutdown (default: 10;
                            ferrocache)
+  metrics_listen=ADDR:PORT serve Prometheus metrics on http://ADDR:PORT/metrics
+                           (ferrocache)
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.
 
@@ -825,6 +831,7 @@ const SUBOPTIONS: &[(&str, SubKind)] = &[
     ("sasl_pwdb", SubKind::Str),
     ("cluster_config", SubKind::Str),
     ("shutdown_timeout", SubKind::Uint),
+    ("metrics_listen", SubKind::Str),
 ];
 
 /// Sub-options stored in typed fields of [`Extended`].
@@ -849,6 +856,7 @@ const TYPED_SUBOPTIONS: &[&str] = &[
     "sasl_pwdb",
     "cluster_config",
     "shutdown_timeout",
+    "metrics_listen",
 ];
 
 fn is_typed_suboption(key: &str) -> bool {
@@ -906,6 +914,7 @@ fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> {
             match key {
                 "idle_timeout" => ext.idle_timeout = uint(),
                 "shutdown_timeout" => ext.shutdown_timeout = uint(),
+                "metrics_listen" => ext.metrics_listen = string(),
                 "hashpower" => {
                     let n = uint();
                     if n < 12 {

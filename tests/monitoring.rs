@@ -274,3 +274,150 @@ fn stats_groups_have_memcached_1_6_18s_fields_in_its_order() {
         assert_eq!(got, want, "stats {group}: same fields, other order");
     }
 }
+
+/// One HTTP/1.1 GET; (status line, headers, body).
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics_listen");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("read the reply");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a header block");
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_string(), headers.to_string(), body.to_string())
+}
+
+/// The value of the sample `series` (name with labels, as printed).
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// promtool, from Debian's prometheus package; `None` = skip (not in CI).
+fn promtool() -> Option<&'static str> {
+    let found = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some("promtool");
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "promtool is missing under CI: .ci/install-test-deps.sh installs Debian's prometheus package"
+    );
+    eprintln!("skipped the promtool check: promtool is not installed (apt-get install prometheus)");
+    None
+}
+
+#[test]
+fn metrics_endpoint_serves_exporter_names_and_latency_histograms() {
+    if common::is_memcached() {
+        return; // a ferrocache extension.
+    }
+    let port = common::free_port();
+    let listen = format!("metrics_listen=127.0.0.1:{port}");
+    let server = TestServer::start(&["-o", &listen]);
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = server.conn();
+    warm_up(&mut c);
+    c.roundtrip(b"get nothing\r\n", b"END\r\n");
+    c.roundtrip(b"mn\r\n", b"MN\r\n");
+    let stats = c.stats("");
+
+    let (status, headers, body) = http_get(metrics, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        headers.contains("Content-Type: text/plain; version=0.0.4"),
+        "{headers}"
+    );
+    let stat = |name: &str| -> f64 { lookup(&stats, name).unwrap().parse().unwrap() };
+    // memcached_exporter's names for the same figures.
+    for (series, want) in [
+        ("memcached_up", 1.0),
+        ("memcached_current_items", stat("curr_items")),
+        ("memcached_items_total", stat("total_items")),
+        ("memcached_current_bytes", stat("bytes")),
+        ("memcached_limit_bytes", stat("limit_maxbytes")),
+        ("memcached_items_evicted_total", stat("evictions")),
+        ("memcached_current_connections", stat("curr_connections")),
+        ("memcached_max_connections", stat("max_connections")),
+        (
+            r#"memcached_commands_total{command="get",status="hit"}"#,
+            1.0,
+        ),
+        (
+            r#"memcached_commands_total{command="get",status="miss"}"#,
+            1.0,
+        ),
+        (
+            r#"memcached_commands_total{command="set",status="hit"}"#,
+            1.0,
+        ),
+        (r#"memcached_slab_current_items{slab="1"}"#, 1.0),
+        (
+            r#"ferrocache_command_duration_seconds_bucket{command="get",le="+Inf"}"#,
+            2.0,
+        ),
+        (
+            r#"ferrocache_command_duration_seconds_count{command="set"}"#,
+            1.0,
+        ),
+        (
+            r#"ferrocache_command_duration_seconds_count{command="mn"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&body, series), Some(want), "{series} in:\n{body}");
+    }
+    for family in [
+        "memcached_version",
+        "memcached_uptime_seconds",
+        "memcached_read_bytes_total",
+        "memcached_connections_total",
+        "memcached_malloced_bytes",
+        "memcached_process_user_cpu_seconds_total",
+        "memcached_lru_crawler_enabled",
+        "memcached_slab_chunk_size_bytes",
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {family} ")),
+            "no {family} in:\n{body}"
+        );
+    }
+    let (status, _, _) = http_get(metrics, "/nothing");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+
+    let Some(promtool) = promtool() else { return };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -13,6 +13,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use super::dispatch::{self, Flow, Session};
+use super::metrics;
 use super::tls::TlsStream;
 use super::Shared;
 use crate::config::ProtocolMode;
@@ -319,8 +320,10 @@ impl Conn {
                 Protocol::Text => match text::parse(input, &shared.limits) {
                     Ok(Status::Incomplete) => return Progress::NeedInput,
                     Ok(Status::Complete(req, n)) => {
+                        let timer = Timer::start(shared, || metrics::text_kind(&req));
                         let flow =
                             dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        timer.stop(stats);
                         (n, flow)
                     }
                     Err(e) => (
@@ -331,8 +334,10 @@ impl Conn {
                 Protocol::Binary => match binary::parse(input, &shared.limits) {
                     Ok(Status::Incomplete) => return Progress::NeedInput,
                     Ok(Status::Complete(req, n)) => {
+                        let timer = Timer::start(shared, || metrics::binary_kind(&req));
                         let flow =
                             dispatch::binary(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        timer.stop(stats);
                         (n, flow)
                     }
                     Err(e) => (
@@ -485,6 +490,24 @@ fn tls_accounting(t: &mut TlsStream, read: &io::Result<usize>, shared: &Shared) 
         };
         if failed {
             tls.handshake_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Times one command for `-o metrics_listen` (nothing when it is off).
+struct Timer(Option<(usize, Instant)>);
+
+impl Timer {
+    #[inline]
+    fn start(shared: &Shared, kind: impl FnOnce() -> usize) -> Timer {
+        Timer(shared.metrics_on.then(|| (kind(), Instant::now())))
+    }
+
+    #[inline]
+    fn stop(self, stats: &ThreadStats) {
+        if let Some((kind, t)) = self.0 {
+            let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            stats.latency.record(kind, nanos);
         }
     }
 }

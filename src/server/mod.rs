@@ -6,6 +6,7 @@ mod binary_dispatch;
 mod cluster;
 mod conn;
 mod dispatch;
+pub mod metrics;
 mod report;
 pub mod tls;
 pub mod udp;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub auth: auth::Auth,
     /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
     pub cluster: cluster::Cluster,
+    /// `-o metrics_listen`: time each command for the latency histograms.
+    pub metrics_on: bool,
     /// `-Z`: the certificates new handshakes use.
     pub tls: Option<tls::Tls>,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
@@ -135,6 +138,7 @@ enum Listener {
 /// A bound, not yet running server.
 pub struct Server {
     shared: Arc<Shared>,
+    metrics: Option<std::net::TcpListener>,
     udp: Vec<std::net::UdpSocket>,
     listeners: Vec<Listener>,
     unix_path: Option<PathBuf>,
@@ -226,7 +230,12 @@ impl Server {
         let cluster = cluster::Cluster::load(config.extended.cluster_config.clone())?;
         let tls = tls::Tls::from_config(&config, cache.clock().now())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let metrics = match &config.extended.metrics_listen {
+            Some(addr) => Some(metrics::bind(addr)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
+            metrics_on: metrics.is_some(),
             cluster,
             tls,
             cache,
@@ -259,11 +268,17 @@ impl Server {
         }
         *shared.endpoints.lock() = endpoints;
         Ok(Server {
+            metrics,
             shared,
             udp,
             listeners,
             unix_path,
         })
+    }
+
+    /// The `-o metrics_listen` address actually bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// TCP addresses actually bound (port 0 resolved).
@@ -308,6 +323,14 @@ impl Server {
                 .name("listener".into())
                 .spawn(move || acceptor.run())?,
         );
+        if let Some(listener) = self.metrics {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("metrics".into())
+                    .spawn(move || metrics::serve(s, listener))?,
+            );
+        }
         let s = shared.clone();
         threads.push(
             std::thread::Builder::new()
