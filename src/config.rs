@@ -353,12 +353,8 @@ impl Config {
         if self.sasl && self.udp_port != 0 {
             return Some("-S/--enable-sasl cannot be used with UDP (-U); use -U 0".into());
         }
-        let flag = if self.daemonize {
-            "-d/--daemon (run in the foreground under a service manager)"
-        } else if self.memory_file.is_some() {
+        let flag = if self.memory_file.is_some() {
             "-e/--memory-file"
-        } else if self.lock_memory {
-            "-k/--lock-memory"
         } else if self.enable_largepages {
             "-L/--enable-largepages"
         } else if self.napi_ids.is_some() {
@@ -476,7 +472,7 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.
 
-Not supported yet (exit 64): -S, -Y, -Z, -d, -e, -k, -L, -N.";
+Not supported yet (exit 64): -e, -L, -N.";
 
 /// Raw command line; values are strings so that every problem is reported by
 /// our own validation with a one-line message naming the flag.
@@ -530,7 +526,7 @@ struct Cli {
     /// comma-separated, repeatable (default: 127.0.0.1; memcached: all)
     #[arg(short = 'l', long = "listen", value_name = "ADDR", action = ArgAction::Append, allow_hyphen_values = true)]
     listen: Vec<String>,
-    /// Run as a daemon (not supported yet)
+    /// Run as a daemon (detach from the terminal; see -P)
     #[arg(short = 'd', long = "daemon")]
     daemon: bool,
     /// Maximize core file limit
@@ -563,7 +559,7 @@ struct Cli {
         allow_hyphen_values = true
     )]
     conn_limit: Option<String>,
-    /// Lock down all paged memory (not supported yet)
+    /// Lock down all paged memory (mlockall; a warning if not permitted)
     #[arg(short = 'k', long = "lock-memory")]
     lock_memory: bool,
     /// Verbose; repeat for more (-vv, -vvv)
@@ -651,7 +647,7 @@ struct Cli {
         allow_hyphen_values = true
     )]
     max_item_size: Option<String>,
-    /// Turn on SASL authentication (not supported yet)
+    /// Turn on SASL authentication
     #[arg(short = 'S', long = "enable-sasl")]
     enable_sasl: bool,
     /// Disable the flush_all command
@@ -663,7 +659,7 @@ struct Cli {
     /// Disable watch commands
     #[arg(short = 'W', long = "disable-watch")]
     disable_watch: bool,
-    /// ASCII authentication file (not supported yet)
+    /// ASCII authentication file
     #[arg(
         short = 'Y',
         long = "auth-file",
@@ -679,7 +675,7 @@ struct Cli {
         allow_hyphen_values = true
     )]
     memory_file: Option<PathBuf>,
-    /// Enable TLS (not supported yet)
+    /// Enable TLS
     #[arg(short = 'Z', long = "enable-ssl")]
     enable_ssl: bool,
     /// Number of NAPI ids (not supported yet)
@@ -1519,12 +1515,7 @@ mod tests {
             c.pidfile,
             Some(PathBuf::from("/var/run/memcached/memcached.pid"))
         );
-        assert_eq!(
-            c.unsupported().as_deref(),
-            Some(
-                "-d/--daemon (run in the foreground under a service manager) is not supported yet"
-            )
-        );
+        assert_eq!(c.unsupported(), None);
     }
 
     #[test]
@@ -1878,12 +1869,9 @@ mod tests {
                 &["-S", "-U", "11211"],
                 "-S/--enable-sasl cannot be used with UDP",
             ),
-            (&["-d"], "-d/--daemon"),
             (&["-e", "/dev/shm/mc"], "-e/--memory-file"),
-            (&["-k"], "-k/--lock-memory"),
             (&["-L"], "-L/--enable-largepages"),
             (&["-N", "2"], "-N/--napi-ids"),
-            (&["-Z", "-d"], "-d/--daemon"),
         ];
         for (args, fragment) in table {
             let c = ok(args);
@@ -1891,6 +1879,7 @@ mod tests {
             assert!(msg.contains(fragment), "{args:?}: {msg:?}");
         }
         assert_eq!(ok(&["-U", "0", "-M", "-r"]).unsupported(), None);
+        assert_eq!(ok(&["-d", "-k"]).unsupported(), None);
         assert_eq!(ok(&["-U", "11211"]).unsupported(), None);
         assert_eq!(ok(&["-S"]).unsupported(), None);
         assert_eq!(ok(&["-Z"]).unsupported(), None);

@@ -23,6 +23,21 @@ fn main() -> ExitCode {
         eprintln!("ferrocache: {msg}");
         return ExitCode::from(EXIT_USAGE as u8);
     }
+    // Before any thread starts: daemonizing edits the environment, and
+    // memory is locked before the store grows.
+    if config.daemonize {
+        match ferrocache::daemon::daemonize(config.logfile.as_deref()) {
+            Ok(ferrocache::daemon::Daemon::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(ferrocache::daemon::Daemon::Child) => {}
+            Err(e) => {
+                eprintln!("ferrocache: failed to daemonize: {e}");
+                return ExitCode::from(EXIT_OSERR);
+            }
+        }
+    }
+    if config.lock_memory {
+        ferrocache::daemon::lock_memory();
+    }
     // Before any thread starts: this edits the environment.
     let inherited = match systemd::take_listeners() {
         Ok(l) => l,

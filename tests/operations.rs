@@ -225,3 +225,127 @@ fn sighup_as_soon_as_the_port_opens_does_not_kill_the_daemon() {
         assert!(!server.exited(), "SIGHUP killed the daemon");
     }
 }
+
+/// Kills a daemon that is not our child (it was re-parented) on drop.
+struct Daemon(Option<i32>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// `/proc/PID/stat` fields after the command name: state, ppid, pgrp,
+/// session, tty_nr, ...
+fn proc_stat(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// `-d -P FILE`: the parent returns at once; the pid in the file is the
+/// daemon's, which leads its own session without a terminal, serves, and
+/// is gone (pid file removed) after SIGTERM.
+#[test]
+fn daemonize_writes_the_daemons_pid_and_detaches_from_the_terminal() {
+    let pidfile = temp_path("daemon.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let port = common::free_port();
+    let mut cmd = std::process::Command::new(common::server_bin());
+    cmd.args([
+        "-d",
+        "-P",
+        pidfile.to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+    ])
+    .args(["-l", "127.0.0.1", "-U", "0"])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    if common::is_memcached() && nix::unistd::geteuid().is_root() {
+        cmd.args(["-u", "nobody"]);
+    }
+    let mut parent = cmd.spawn().unwrap();
+    let parent_pid = parent.id() as i32;
+    let status = parent.wait().unwrap();
+    assert!(status.success(), "the foreground process exits 0: {status}");
+
+    // The daemon writes its pid file, then listens.
+    let mut pid = None;
+    for _ in 0..500 {
+        if let Some(p) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = pid.expect("the daemon never wrote its pid file");
+    let _guard = Daemon(Some(pid));
+    assert_ne!(pid, parent_pid, "the pid file names the foreground process");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(
+        (0..100).any(|_| common::wait_for_port(addr, Duration::from_millis(100))),
+        "the daemon does not listen"
+    );
+    common::Conn::connect(addr).assert_usable();
+
+    let stat = proc_stat(pid).expect("the daemon runs");
+    let (session, tty_nr) = (&stat[3], &stat[4]);
+    assert_eq!(tty_nr, "0", "the daemon has a controlling terminal");
+    assert_eq!(
+        session,
+        &pid.to_string(),
+        "the daemon leads its own session"
+    );
+    let own_session = proc_stat(std::process::id() as i32).unwrap()[3].clone();
+    assert_ne!(session, &own_session);
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    // Gone: no process, or a zombie its new parent has not reaped yet.
+    let gone = (0..1000).any(|_| {
+        let done = proc_stat(pid).is_none_or(|s| s[0] == "Z") && !pidfile.exists();
+        if !done {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        done
+    });
+    assert!(gone, "the daemon is still running, or its pid file is left");
+}
+
+/// `-k` locks memory, or warns as memcached does when the kernel refuses;
+/// either way the daemon serves.
+#[test]
+fn lock_memory_flag_is_accepted() {
+    if common::is_memcached() {
+        return;
+    }
+    let server = TestServer::spawn(&["-k", "-m", "8"]);
+    let mut c = server.conn();
+    c.roundtrip(b"set k 0 0 1\r\nv\r\n", b"STORED\r\n");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid().unwrap())).unwrap();
+    let locked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .map(|v| {
+            v.trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+        });
+    // Root (CAP_IPC_LOCK) or a large RLIMIT_MEMLOCK: the pages are locked.
+    let limit = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let unlimited = limit
+        .lines()
+        .any(|l| l.starts_with("Max locked memory") && l.contains("unlimited"));
+    if nix::unistd::geteuid().is_root() || unlimited {
+        assert!(locked.unwrap_or(0) > 0, "-k locked nothing: {status}");
+    }
+}
