@@ -231,3 +231,88 @@ fn stats_conns_lists_listeners_and_connections_as_memcached_does() {
     drop(nread);
     other.assert_usable();
 }
+
+/// `-o read_buf_mem_limit=1`: 1 MiB of read buffers for all connections
+/// (memcached: 64 buffers of 16 KiB). Connections that hold a partial
+/// request keep a buffer; once none is left, a connection with input is
+/// closed and counted in `read_buf_oom`. Idle connections hold none.
+#[test]
+fn read_buf_mem_limit_closes_connections_it_has_no_buffer_for() {
+    let server = TestServer::start(&["-t", "1", "-o", "read_buf_mem_limit=1"]);
+    let mut c = server.conn();
+    let settings = c.stats("settings");
+    let limit = settings.iter().find(|(k, _)| k == "read_buf_mem_limit");
+    assert_eq!(limit.map(|(_, v)| v.as_str()), Some("1048576"));
+    drop(c);
+
+    // 80 clients, each with half a command buffered: 64 buffers at most.
+    let mut holders: Vec<std::net::TcpStream> = (0..80)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+            s.write_all(b"set k 0 0 10\r\nab").unwrap();
+            s
+        })
+        .collect();
+    let mut open: Vec<bool> = vec![true; holders.len()];
+    for s in &holders {
+        s.set_nonblocking(true).unwrap();
+    }
+    // The server reads them in its own time: look until 16 are closed.
+    for _ in 0..250 {
+        for (s, o) in holders.iter_mut().zip(open.iter_mut()) {
+            let mut b = [0u8; 64];
+            match s.read(&mut b) {
+                Ok(0) => *o = false,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => *o = false,
+                _ => {}
+            }
+        }
+        if open.iter().filter(|o| !**o).count() >= 16 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let closed = open.iter().filter(|o| !**o).count();
+    assert!(
+        closed >= 16,
+        "only {closed} of 80 connections were refused a buffer"
+    );
+    assert!(closed < 80, "every connection was refused a buffer");
+    drop(holders);
+
+    // Once the buffers are back, clients are served again.
+    let mut served = None;
+    for _ in 0..100 {
+        let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"version\r\n");
+        let mut b = [0u8; 8];
+        if s.read_exact(&mut b).is_ok() && &b == b"VERSION " {
+            served = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        served.is_some(),
+        "no connection is served after the holders left"
+    );
+    let mut c = server.conn();
+    let stats = c.stats("");
+    let get = |k: &str| -> u64 {
+        stats
+            .iter()
+            .find(|(n, _)| n == k)
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
+    };
+    assert!(get("read_buf_oom") >= 16, "{stats:?}");
+    // Only the connection asking holds a buffer now: the idle one does not.
+    // (memcached counts the buffers it keeps cached for reuse too.)
+    if !common::is_memcached() {
+        assert_eq!(get("read_buf_count"), 1);
+        assert_eq!(get("read_buf_bytes"), 16384);
+    }
+}

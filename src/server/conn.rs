@@ -171,7 +171,8 @@ impl Conn {
             stream,
             info,
             protocol: None,
-            rbuf: vec![0; RBUF_INITIAL],
+            // Allocated (and counted) when the first bytes arrive.
+            rbuf: Vec::new(),
             rstart: 0,
             rend: 0,
             skip: 0,
@@ -243,10 +244,11 @@ impl Conn {
             };
             match read {
                 Ok(0) => {
+                    self.release_idle_buffer(shared);
                     return match self.flush(stats) {
                         Ok(_) => Next::Wait,
                         Err(_) => Next::Close,
-                    }
+                    };
                 }
                 Ok(_) => {}
                 Err(_) => return Next::Close,
@@ -361,15 +363,40 @@ impl Conn {
         }
     }
 
+    /// Bytes of read buffer this connection holds (and is counted for).
+    pub fn read_buf_len(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// Under `-o read_buf_mem_limit`, an idle connection holds no read
+    /// buffer (memcached's rule), so the limit bounds busy connections.
+    fn release_idle_buffer(&mut self, shared: &Shared) {
+        if shared.read_bufs.limit.is_some() && self.rstart == self.rend && self.skip == 0 {
+            shared.read_bufs.release(self.rbuf.len());
+            self.rbuf = Vec::new();
+            self.rstart = 0;
+            self.rend = 0;
+        }
+    }
+
     /// Read once into the buffer. Ok(0) means nothing more for now.
     fn fill(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<usize> {
+        let out_of_memory = || io::Error::from(io::ErrorKind::OutOfMemory);
         if self.rstart == self.rend {
             self.rstart = 0;
             self.rend = 0;
             if self.rbuf.len() > RBUF_INITIAL {
+                shared.read_bufs.shrink(self.rbuf.len() - RBUF_INITIAL);
                 self.rbuf.truncate(RBUF_INITIAL);
                 self.rbuf.shrink_to(RBUF_INITIAL);
             }
+        }
+        if self.rbuf.is_empty() {
+            // No buffer: memcached closes a connection it cannot give one.
+            if !shared.read_bufs.acquire(RBUF_INITIAL, true) {
+                return Err(out_of_memory());
+            }
+            self.rbuf.resize(RBUF_INITIAL, 0);
         }
         if self.rend == self.rbuf.len() {
             if self.rstart > 0 {
@@ -382,6 +409,9 @@ impl Conn {
                     return Err(io::ErrorKind::InvalidData.into());
                 }
                 let grown = (self.rbuf.len() * 2).min(shared.max_request);
+                if !shared.read_bufs.acquire(grown - self.rbuf.len(), false) {
+                    return Err(out_of_memory());
+                }
                 self.rbuf.resize(grown, 0);
             }
         }

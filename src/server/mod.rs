@@ -7,6 +7,7 @@ mod cluster;
 mod conn;
 mod dispatch;
 pub mod metrics;
+mod readbuf;
 mod report;
 pub mod tls;
 pub mod udp;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub auth: auth::Auth,
     /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
     pub cluster: cluster::Cluster,
+    /// Read-buffer memory of all connections (`-o read_buf_mem_limit`).
+    pub read_bufs: readbuf::ReadBufs,
     /// `-o metrics_listen`: time each command for the latency histograms.
     pub metrics_on: bool,
     /// `-Z`: the certificates new handshakes use.
@@ -117,6 +120,7 @@ impl Shared {
     }
 
     fn forget(&self, conn: &Conn) {
+        self.read_bufs.release(conn.read_buf_len());
         let mut conns = self.conns.lock();
         if let Some(key) = conns
             .iter()
@@ -236,6 +240,7 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             metrics_on: metrics.is_some(),
+            read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
             cluster,
             tls,
             cache,

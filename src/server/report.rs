@@ -74,14 +74,16 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
         "response_obj_oom",
         "response_obj_count",
         "response_obj_bytes",
-        "read_buf_count",
-        "read_buf_bytes",
-        "read_buf_bytes_free",
-        "read_buf_oom",
-        "reserved_fds",
     ] {
         w.stat(name, 0);
     }
+    let (bufs, buf_bytes, buf_oom) = shared.read_bufs.figures();
+    w.stat("read_buf_count", bufs);
+    w.stat("read_buf_bytes", buf_bytes);
+    // Buffers go back to the allocator, not to a free list.
+    w.stat("read_buf_bytes_free", 0);
+    w.stat("read_buf_oom", buf_oom);
+    w.stat("reserved_fds", 0);
     w.stat("cmd_get", t.cmd_get);
     w.stat("cmd_set", t.cmd_set);
     w.stat("cmd_flush", t.cmd_flush);
@@ -250,9 +252,10 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("idle_timeout", c.extended.idle_timeout);
     w.stat("watcher_logbuf_size", 262144);
     w.stat("worker_logbuf_size", 65536);
+    // In bytes, as memcached prints it (it is given in megabytes).
     w.stat(
         "read_buf_mem_limit",
-        c.extended.read_buf_mem_limit.unwrap_or(0) >> 20,
+        c.extended.read_buf_mem_limit.unwrap_or(0),
     );
     w.stat("track_sizes", yes_no(c.extended.track_sizes));
     w.stat("inline_ascii_response", "no");
