@@ -474,6 +474,11 @@ All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 
 Not supported yet (exit 64): -e, -L, -N.";
 
+/// The clap definition of the command line (for the man page).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 /// Raw command line; values are strings so that every problem is reported by
 /// our own validation with a one-line message naming the flag.
 #[derive(Parser, Debug)]

@@ -40,6 +40,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod manpage;
 pub mod protocol;
 pub mod server;
 pub mod stats;

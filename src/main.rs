@@ -16,6 +16,20 @@ use signal_hook::iterator::Signals;
 const EXIT_OSERR: u8 = 71;
 
 fn main() -> ExitCode {
+    // Hidden: `make install` renders the man page with the binary it installs.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "--generate-man")
+    {
+        let stdout = std::io::stdout();
+        return match ferrocache::manpage::render(&mut stdout.lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrocache: {e}");
+                ExitCode::from(EXIT_OSERR)
+            }
+        };
+    }
     let config = config::from_env_or_exit();
     init_logging(&config);
     config.log_startup_notes();

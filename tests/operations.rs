@@ -349,3 +349,94 @@ fn lock_memory_flag_is_accepted() {
         assert!(locked.unwrap_or(0) > 0, "-k locked nothing: {status}");
     }
 }
+
+/// `make install` (dist/install.sh) with DESTDIR and PREFIX: binaries,
+/// units pointing at PREFIX, the default config (which starts a working
+/// server), and a man page rendered from the clap definition.
+#[test]
+fn install_honours_destdir_and_prefix() {
+    if common::is_memcached() {
+        return;
+    }
+    let root = temp_path("install-root");
+    let _ = std::fs::remove_dir_all(&root);
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ferrocache"));
+    let build_dir = bin.parent().unwrap();
+    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/install.sh"))
+        .env("DESTDIR", &root)
+        .env("PREFIX", "/usr")
+        .env("BUILD_DIR", build_dir)
+        .output()
+        .expect("run dist/install.sh");
+    assert!(
+        out.status.success(),
+        "install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = |p: &str| root.join(p.trim_start_matches('/'));
+    for (file, executable) in [
+        ("/usr/bin/ferrocache", true),
+        ("/usr/bin/ferrocache-cli", true),
+        ("/usr/lib/systemd/system/ferrocache.service", false),
+        ("/usr/lib/systemd/system/ferrocache@.service", false),
+        ("/usr/lib/systemd/system/ferrocache.socket", false),
+        ("/etc/ferrocache.conf", false),
+        ("/usr/share/man/man1/ferrocache.1", false),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(meta.permissions().mode() & 0o111 != 0, executable, "{file}");
+    }
+    let unit = std::fs::read_to_string(path("/usr/lib/systemd/system/ferrocache.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/bin/ferrocache --config-file /etc/ferrocache.conf"),
+        "{unit}"
+    );
+
+    // The man page is roff with every flag; `man -l` renders it if present.
+    let page = std::fs::read_to_string(path("/usr/share/man/man1/ferrocache.1")).unwrap();
+    assert!(page.contains(".TH ferrocache 1"));
+    for flag in [
+        "\\-p\\fR, \\fB\\-\\-port",
+        "\\-m\\fR, \\fB\\-\\-memory\\-limit",
+        "\\-c\\fR, \\fB\\-\\-conn\\-limit",
+        "\\-d\\fR, \\fB\\-\\-daemon",
+        "\\-k\\fR, \\fB\\-\\-lock\\-memory",
+        "\\-u\\fR, \\fB\\-\\-user",
+        "\\-P\\fR, \\fB\\-\\-pidfile",
+        "\\-o\\fR, \\fB\\-\\-extended",
+        "\\-\\-config\\-file",
+    ] {
+        assert!(page.contains(flag), "the man page lacks {flag}");
+    }
+    assert!(page.contains("metrics_listen"));
+    let man = std::process::Command::new("man")
+        .arg("-l")
+        .arg(path("/usr/share/man/man1/ferrocache.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "200")
+        .output();
+    match man {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("-m, --memory-limit"), "{text}");
+        }
+        _ => eprintln!("man is not installed: the roff source alone was checked"),
+    }
+
+    // The default config serves (port and interface from the test).
+    let conf = path("/etc/ferrocache.conf");
+    let server = TestServer::spawn(&["--config-file", conf.to_str().unwrap()]);
+    let mut c = server.conn();
+    let settings = c.stats("settings");
+    let get = |k: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("maxbytes").as_deref(), Some("67108864"));
+    assert_eq!(get("maxconns").as_deref(), Some("1024"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&root);
+}
