@@ -5,6 +5,9 @@
 #   make lint   rustfmt check + clippy with warnings as errors
 #   make fmt    format the Rust code
 #   make clean  remove build output and the test venv
+#   make install  build (release) and install binaries, systemd units, the
+#               default config and the man page (dist/install.sh); honours
+#               PREFIX (default /usr/local), DESTDIR and SYSCONFDIR (/etc)
 #
 # Test helpers:
 #   make oracle            memccapable + client suite against /usr/bin/memcached
@@ -37,7 +40,11 @@ ORACLE  ?= /usr/bin/memcached
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench
+.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench install
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
 
 run:
 	$(CARGO) build --release
@@ -69,6 +76,9 @@ oracle: deps
 
 bench:
 	benches/bench.sh $(BENCH_ARGS)
+
+install: build
+	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" SYSCONFDIR="$(SYSCONFDIR)" dist/install.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -43,6 +43,7 @@ APT_PACKAGES=(
     nutcracker           # twemproxy (later: scale-out tests)
     openssl              # test certificates and s_client for the TLS tests
     systemd              # systemd-analyze verify, for the unit files
+    prometheus           # promtool check metrics, for -o metrics_listen
 )
 
 install_apt() {

@@ -166,6 +166,9 @@ pub struct Extended {
     /// `shutdown_timeout` (ferrocache extension): seconds to drain
     /// connections on shutdown. Default 10.
     pub shutdown_timeout: u64,
+    /// `metrics_listen` (ferrocache extension): `ADDR:PORT` of the
+    /// Prometheus `/metrics` endpoint.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Extended {
@@ -191,6 +194,7 @@ impl Default for Extended {
             sasl_pwdb: None,
             cluster_config: None,
             shutdown_timeout: 10,
+            metrics_listen: None,
         }
     }
 }
@@ -349,12 +353,8 @@ impl Config {
         if self.sasl && self.udp_port != 0 {
             return Some("-S/--enable-sasl cannot be used with UDP (-U); use -U 0".into());
         }
-        let flag = if self.daemonize {
-            "-d/--daemon (run in the foreground under a service manager)"
-        } else if self.memory_file.is_some() {
+        let flag = if self.memory_file.is_some() {
             "-e/--memory-file"
-        } else if self.lock_memory {
-            "-k/--lock-memory"
         } else if self.enable_largepages {
             "-L/--enable-largepages"
         } else if self.napi_ids.is_some() {
@@ -467,10 +467,17 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
                            reread on SIGHUP (ferrocache)
   shutdown_timeout=SECS    connection drain time on shutdown (default: 10;
                            ferrocache)
+  metrics_listen=ADDR:PORT serve Prometheus metrics on http://ADDR:PORT/metrics
+                           (ferrocache)
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.
 
-Not supported yet (exit 64): -S, -Y, -Z, -d, -e, -k, -L, -N.";
+Not supported yet (exit 64): -e, -L, -N.";
+
+/// The clap definition of the command line (for the man page).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
 
 /// Raw command line; values are strings so that every problem is reported by
 /// our own validation with a one-line message naming the flag.
@@ -524,7 +531,7 @@ struct Cli {
     /// comma-separated, repeatable (default: 127.0.0.1; memcached: all)
     #[arg(short = 'l', long = "listen", value_name = "ADDR", action = ArgAction::Append, allow_hyphen_values = true)]
     listen: Vec<String>,
-    /// Run as a daemon (not supported yet)
+    /// Run as a daemon (detach from the terminal; see -P)
     #[arg(short = 'd', long = "daemon")]
     daemon: bool,
     /// Maximize core file limit
@@ -557,7 +564,7 @@ struct Cli {
         allow_hyphen_values = true
     )]
     conn_limit: Option<String>,
-    /// Lock down all paged memory (not supported yet)
+    /// Lock down all paged memory (mlockall; a warning if not permitted)
     #[arg(short = 'k', long = "lock-memory")]
     lock_memory: bool,
     /// Verbose; repeat for more (-vv, -vvv)
@@ -645,7 +652,7 @@ struct Cli {
         allow_hyphen_values = true
     )]
     max_item_size: Option<String>,
-    /// Turn on SASL authentication (not supported yet)
+    /// Turn on SASL authentication
     #[arg(short = 'S', long = "enable-sasl")]
     enable_sasl: bool,
     /// Disable the flush_all command
@@ -657,7 +664,7 @@ struct Cli {
     /// Disable watch commands
     #[arg(short = 'W', long = "disable-watch")]
     disable_watch: bool,
-    /// ASCII authentication file (not supported yet)
+    /// ASCII authentication file
     #[arg(
         short = 'Y',
         long = "auth-file",
@@ -673,7 +680,7 @@ struct Cli {
         allow_hyphen_values = true
     )]
     memory_file: Option<PathBuf>,
-    /// Enable TLS (not supported yet)
+    /// Enable TLS
     #[arg(short = 'Z', long = "enable-ssl")]
     enable_ssl: bool,
     /// Number of NAPI ids (not supported yet)
@@ -825,6 +832,7 @@ const SUBOPTIONS: &[(&str, SubKind)] = &[
     ("sasl_pwdb", SubKind::Str),
     ("cluster_config", SubKind::Str),
     ("shutdown_timeout", SubKind::Uint),
+    ("metrics_listen", SubKind::Str),
 ];
 
 /// Sub-options stored in typed fields of [`Extended`].
@@ -849,6 +857,7 @@ const TYPED_SUBOPTIONS: &[&str] = &[
     "sasl_pwdb",
     "cluster_config",
     "shutdown_timeout",
+    "metrics_listen",
 ];
 
 fn is_typed_suboption(key: &str) -> bool {
@@ -906,6 +915,7 @@ fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> {
             match key {
                 "idle_timeout" => ext.idle_timeout = uint(),
                 "shutdown_timeout" => ext.shutdown_timeout = uint(),
+                "metrics_listen" => ext.metrics_listen = string(),
                 "hashpower" => {
                     let n = uint();
                     if n < 12 {
@@ -1510,12 +1520,7 @@ mod tests {
             c.pidfile,
             Some(PathBuf::from("/var/run/memcached/memcached.pid"))
         );
-        assert_eq!(
-            c.unsupported().as_deref(),
-            Some(
-                "-d/--daemon (run in the foreground under a service manager) is not supported yet"
-            )
-        );
+        assert_eq!(c.unsupported(), None);
     }
 
     #[test]
@@ -1869,12 +1874,9 @@ mod tests {
                 &["-S", "-U", "11211"],
                 "-S/--enable-sasl cannot be used with UDP",
             ),
-            (&["-d"], "-d/--daemon"),
             (&["-e", "/dev/shm/mc"], "-e/--memory-file"),
-            (&["-k"], "-k/--lock-memory"),
             (&["-L"], "-L/--enable-largepages"),
             (&["-N", "2"], "-N/--napi-ids"),
-            (&["-Z", "-d"], "-d/--daemon"),
         ];
         for (args, fragment) in table {
             let c = ok(args);
@@ -1882,6 +1884,7 @@ mod tests {
             assert!(msg.contains(fragment), "{args:?}: {msg:?}");
         }
         assert_eq!(ok(&["-U", "0", "-M", "-r"]).unsupported(), None);
+        assert_eq!(ok(&["-d", "-k"]).unsupported(), None);
         assert_eq!(ok(&["-U", "11211"]).unsupported(), None);
         assert_eq!(ok(&["-S"]).unsupported(), None);
         assert_eq!(ok(&["-Z"]).unsupported(), None);

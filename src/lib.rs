@@ -39,6 +39,8 @@
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod daemon;
+pub mod manpage;
 mod pem;
 pub mod protocol;
 pub mod server;

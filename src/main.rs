@@ -16,12 +16,41 @@ use signal_hook::iterator::Signals;
 const EXIT_OSERR: u8 = 71;
 
 fn main() -> ExitCode {
+    // Hidden: `make install` renders the man page with the binary it installs.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "--generate-man")
+    {
+        let stdout = std::io::stdout();
+        return match ferrocache::manpage::render(&mut stdout.lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferrocache: {e}");
+                ExitCode::from(EXIT_OSERR)
+            }
+        };
+    }
     let config = config::from_env_or_exit();
     init_logging(&config);
     config.log_startup_notes();
     if let Some(msg) = config.unsupported() {
         eprintln!("ferrocache: {msg}");
         return ExitCode::from(EXIT_USAGE as u8);
+    }
+    // Before any thread starts: daemonizing edits the environment, and
+    // memory is locked before the store grows.
+    if config.daemonize {
+        match ferrocache::daemon::daemonize(config.logfile.as_deref()) {
+            Ok(ferrocache::daemon::Daemon::Parent(_)) => return ExitCode::SUCCESS,
+            Ok(ferrocache::daemon::Daemon::Child) => {}
+            Err(e) => {
+                eprintln!("ferrocache: failed to daemonize: {e}");
+                return ExitCode::from(EXIT_OSERR);
+            }
+        }
+    }
+    if config.lock_memory {
+        ferrocache::daemon::lock_memory();
     }
     // Before any thread starts: this edits the environment.
     let inherited = match systemd::take_listeners() {

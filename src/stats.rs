@@ -16,6 +16,9 @@ macro_rules! counters {
         #[repr(align(128))]
         pub struct ThreadStats {
             $(pub $name: AtomicU64,)*
+            /// Per-command latency (not reset by `stats reset`: Prometheus
+            /// counters only go up).
+            pub latency: Latency,
         }
 
         /// Counters summed over threads.
@@ -61,6 +64,7 @@ counters!(
     store_no_memory,
     auth_cmds,
     auth_errors,
+    idle_kicks,
     bytes_read,
     bytes_written,
     conn_yields,
@@ -130,5 +134,76 @@ impl<'a> StatWriter<'a> {
 
     pub fn end(self) {
         self.out.extend_from_slice(b"END\r\n");
+    }
+}
+
+/// Upper bounds (in nanoseconds) of the latency histogram's buckets; the
+/// last, implicit bucket is +Inf. 5 µs to 1 s: a hit takes a few µs, and
+/// anything past a second is an incident, not a distribution.
+pub const LATENCY_BOUNDS_NS: [u64; 14] = [
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+/// Number of command kinds a histogram is kept for.
+pub const LATENCY_KINDS: usize = 24;
+
+/// One thread's per-command latency histograms (`-o metrics_listen`):
+/// relaxed adds to counters only its own thread writes; buckets are not
+/// cumulative here (a scrape sums them), so a record is two adds.
+#[derive(Debug)]
+pub struct Latency {
+    buckets: [[AtomicU64; LATENCY_BOUNDS_NS.len() + 1]; LATENCY_KINDS],
+    sum_ns: [AtomicU64; LATENCY_KINDS],
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            buckets: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            sum_ns: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Latency {
+    /// Count one command of `kind` (an index below [`LATENCY_KINDS`]).
+    #[inline]
+    pub fn record(&self, kind: usize, nanos: u64) {
+        let Some(row) = self.buckets.get(kind) else {
+            return;
+        };
+        let i = LATENCY_BOUNDS_NS
+            .iter()
+            .position(|&b| nanos <= b)
+            .unwrap_or(LATENCY_BOUNDS_NS.len());
+        row[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns[kind].fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Add this thread's counts for `kind` to `buckets` and `sum_ns`.
+    pub fn add_to(&self, kind: usize, buckets: &mut [u64], sum_ns: &mut u64) {
+        for (total, b) in buckets.iter_mut().zip(&self.buckets[kind]) {
+            *total += b.load(Ordering::Relaxed);
+        }
+        *sum_ns += self.sum_ns[kind].load(Ordering::Relaxed);
+    }
+}
+
+impl Stats {
+    /// Every thread's latency histograms.
+    pub fn latencies(&self) -> Vec<Arc<ThreadStats>> {
+        self.threads.lock().clone()
     }
 }

@@ -225,3 +225,218 @@ fn sighup_as_soon_as_the_port_opens_does_not_kill_the_daemon() {
         assert!(!server.exited(), "SIGHUP killed the daemon");
     }
 }
+
+/// Kills a daemon that is not our child (it was re-parented) on drop.
+struct Daemon(Option<i32>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// `/proc/PID/stat` fields after the command name: state, ppid, pgrp,
+/// session, tty_nr, ...
+fn proc_stat(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// `-d -P FILE`: the parent returns at once; the pid in the file is the
+/// daemon's, which leads its own session without a terminal, serves, and
+/// is gone (pid file removed) after SIGTERM.
+#[test]
+fn daemonize_writes_the_daemons_pid_and_detaches_from_the_terminal() {
+    let pidfile = temp_path("daemon.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let port = common::free_port();
+    let mut cmd = std::process::Command::new(common::server_bin());
+    cmd.args([
+        "-d",
+        "-P",
+        pidfile.to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+    ])
+    .args(["-l", "127.0.0.1", "-U", "0"])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    if common::is_memcached() && nix::unistd::geteuid().is_root() {
+        cmd.args(["-u", "nobody"]);
+    }
+    let mut parent = cmd.spawn().unwrap();
+    let parent_pid = parent.id() as i32;
+    let status = parent.wait().unwrap();
+    assert!(status.success(), "the foreground process exits 0: {status}");
+
+    // The daemon writes its pid file, then listens.
+    let mut pid = None;
+    for _ in 0..500 {
+        if let Some(p) = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = pid.expect("the daemon never wrote its pid file");
+    let _guard = Daemon(Some(pid));
+    assert_ne!(pid, parent_pid, "the pid file names the foreground process");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(
+        (0..100).any(|_| common::wait_for_port(addr, Duration::from_millis(100))),
+        "the daemon does not listen"
+    );
+    common::Conn::connect(addr).assert_usable();
+
+    let stat = proc_stat(pid).expect("the daemon runs");
+    let (session, tty_nr) = (&stat[3], &stat[4]);
+    assert_eq!(tty_nr, "0", "the daemon has a controlling terminal");
+    assert_eq!(
+        session,
+        &pid.to_string(),
+        "the daemon leads its own session"
+    );
+    let own_session = proc_stat(std::process::id() as i32).unwrap()[3].clone();
+    assert_ne!(session, &own_session);
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    // Gone: no process, or a zombie its new parent has not reaped yet.
+    let gone = (0..1000).any(|_| {
+        let done = proc_stat(pid).is_none_or(|s| s[0] == "Z") && !pidfile.exists();
+        if !done {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        done
+    });
+    assert!(gone, "the daemon is still running, or its pid file is left");
+}
+
+/// `-k` locks memory, or warns as memcached does when the kernel refuses;
+/// either way the daemon serves.
+#[test]
+fn lock_memory_flag_is_accepted() {
+    if common::is_memcached() {
+        return;
+    }
+    let server = TestServer::spawn(&["-k", "-m", "8"]);
+    let mut c = server.conn();
+    c.roundtrip(b"set k 0 0 1\r\nv\r\n", b"STORED\r\n");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.pid().unwrap())).unwrap();
+    let locked = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .map(|v| {
+            v.trim()
+                .trim_end_matches(" kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap_or(0)
+        });
+    // Root (CAP_IPC_LOCK) or a large RLIMIT_MEMLOCK: the pages are locked.
+    let limit = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let unlimited = limit
+        .lines()
+        .any(|l| l.starts_with("Max locked memory") && l.contains("unlimited"));
+    if nix::unistd::geteuid().is_root() || unlimited {
+        assert!(locked.unwrap_or(0) > 0, "-k locked nothing: {status}");
+    }
+}
+
+/// `make install` (dist/install.sh) with DESTDIR and PREFIX: binaries,
+/// units pointing at PREFIX, the default config (which starts a working
+/// server), and a man page rendered from the clap definition.
+#[test]
+fn install_honours_destdir_and_prefix() {
+    if common::is_memcached() {
+        return;
+    }
+    let root = temp_path("install-root");
+    let _ = std::fs::remove_dir_all(&root);
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ferrocache"));
+    let build_dir = bin.parent().unwrap();
+    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/install.sh"))
+        .env("DESTDIR", &root)
+        .env("PREFIX", "/usr")
+        .env("BUILD_DIR", build_dir)
+        .output()
+        .expect("run dist/install.sh");
+    assert!(
+        out.status.success(),
+        "install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = |p: &str| root.join(p.trim_start_matches('/'));
+    for (file, executable) in [
+        ("/usr/bin/ferrocache", true),
+        ("/usr/bin/ferrocache-cli", true),
+        ("/usr/lib/systemd/system/ferrocache.service", false),
+        ("/usr/lib/systemd/system/ferrocache@.service", false),
+        ("/usr/lib/systemd/system/ferrocache.socket", false),
+        ("/etc/ferrocache.conf", false),
+        ("/usr/share/man/man1/ferrocache.1", false),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(meta.permissions().mode() & 0o111 != 0, executable, "{file}");
+    }
+    let unit = std::fs::read_to_string(path("/usr/lib/systemd/system/ferrocache.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/bin/ferrocache --config-file /etc/ferrocache.conf"),
+        "{unit}"
+    );
+
+    // The man page is roff with every flag; `man -l` renders it if present.
+    let page = std::fs::read_to_string(path("/usr/share/man/man1/ferrocache.1")).unwrap();
+    assert!(page.contains(".TH ferrocache 1"));
+    for flag in [
+        "\\-p\\fR, \\fB\\-\\-port",
+        "\\-m\\fR, \\fB\\-\\-memory\\-limit",
+        "\\-c\\fR, \\fB\\-\\-conn\\-limit",
+        "\\-d\\fR, \\fB\\-\\-daemon",
+        "\\-k\\fR, \\fB\\-\\-lock\\-memory",
+        "\\-u\\fR, \\fB\\-\\-user",
+        "\\-P\\fR, \\fB\\-\\-pidfile",
+        "\\-o\\fR, \\fB\\-\\-extended",
+        "\\-\\-config\\-file",
+    ] {
+        assert!(page.contains(flag), "the man page lacks {flag}");
+    }
+    assert!(page.contains("metrics_listen"));
+    let man = std::process::Command::new("man")
+        .arg("-l")
+        .arg(path("/usr/share/man/man1/ferrocache.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "200")
+        .output();
+    match man {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("-m, --memory-limit"), "{text}");
+        }
+        _ => eprintln!("man is not installed: the roff source alone was checked"),
+    }
+
+    // The default config serves (port and interface from the test).
+    let conf = path("/etc/ferrocache.conf");
+    let server = TestServer::spawn(&["--config-file", conf.to_str().unwrap()]);
+    let mut c = server.conn();
+    let settings = c.stats("settings");
+    let get = |k: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("maxbytes").as_deref(), Some("67108864"));
+    assert_eq!(get("maxconns").as_deref(), Some("1024"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -4,7 +4,7 @@
 //! the dispatch appends replies. A worker drives it with [`Conn::drive`].
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use super::dispatch::{self, Flow, Session};
+use super::metrics;
 use super::tls::TlsStream;
 use super::Shared;
 use crate::config::ProtocolMode;
@@ -95,6 +96,33 @@ pub struct ConnInfo {
     pub listen_addr: String,
     /// Relative time of the last command.
     pub last_cmd: AtomicU32,
+    /// A [`ConnState`] as a byte, for `stats conns`.
+    pub state: AtomicU8,
+}
+
+/// What a connection is doing, in memcached's `stats conns` words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    /// Waiting for (the rest of) a command line.
+    Read = 0,
+    /// Executing commands: the state of whoever asks `stats conns`.
+    ParseCmd = 1,
+    /// A command line arrived; its data block has not.
+    Nread = 2,
+    /// Replies wait for the peer to read them.
+    Mwrite = 3,
+}
+
+impl ConnState {
+    pub fn name(state: u8) -> &'static str {
+        match state {
+            1 => "conn_parse_cmd",
+            2 => "conn_nread",
+            3 => "conn_mwrite",
+            _ => "conn_read",
+        }
+    }
 }
 
 /// What the worker should do with a connection after driving it.
@@ -143,7 +171,8 @@ impl Conn {
             stream,
             info,
             protocol: None,
-            rbuf: vec![0; RBUF_INITIAL],
+            // Allocated (and counted) when the first bytes arrive.
+            rbuf: Vec::new(),
             rstart: 0,
             rend: 0,
             skip: 0,
@@ -169,6 +198,13 @@ impl Conn {
     /// Read, execute and reply until the socket would block, the request
     /// budget is spent, or the peer stops reading.
     pub fn drive(&mut self, shared: &Shared, stats: &ThreadStats) -> Next {
+        self.set_state(ConnState::ParseCmd);
+        let next = self.drive_inner(shared, stats);
+        self.set_state(self.waiting_state());
+        next
+    }
+
+    fn drive_inner(&mut self, shared: &Shared, stats: &ThreadStats) -> Next {
         let mut budget = shared.config.max_reqs_per_event.max(1);
         loop {
             if self.pending_output() > WBUF_HIGH {
@@ -208,10 +244,11 @@ impl Conn {
             };
             match read {
                 Ok(0) => {
+                    self.release_idle_buffer(shared);
                     return match self.flush(stats) {
                         Ok(_) => Next::Wait,
                         Err(_) => Next::Close,
-                    }
+                    };
                 }
                 Ok(_) => {}
                 Err(_) => return Next::Close,
@@ -285,8 +322,10 @@ impl Conn {
                 Protocol::Text => match text::parse(input, &shared.limits) {
                     Ok(Status::Incomplete) => return Progress::NeedInput,
                     Ok(Status::Complete(req, n)) => {
+                        let timer = Timer::start(shared, || metrics::text_kind(&req));
                         let flow =
                             dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        timer.stop(stats);
                         (n, flow)
                     }
                     Err(e) => (
@@ -297,8 +336,10 @@ impl Conn {
                 Protocol::Binary => match binary::parse(input, &shared.limits) {
                     Ok(Status::Incomplete) => return Progress::NeedInput,
                     Ok(Status::Complete(req, n)) => {
+                        let timer = Timer::start(shared, || metrics::binary_kind(&req));
                         let flow =
                             dispatch::binary(req, shared, stats, &mut self.session, &mut self.wbuf);
+                        timer.stop(stats);
                         (n, flow)
                     }
                     Err(e) => (
@@ -322,15 +363,40 @@ impl Conn {
         }
     }
 
+    /// Bytes of read buffer this connection holds (and is counted for).
+    pub fn read_buf_len(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// Under `-o read_buf_mem_limit`, an idle connection holds no read
+    /// buffer (memcached's rule), so the limit bounds busy connections.
+    fn release_idle_buffer(&mut self, shared: &Shared) {
+        if shared.read_bufs.limit.is_some() && self.rstart == self.rend && self.skip == 0 {
+            shared.read_bufs.release(self.rbuf.len());
+            self.rbuf = Vec::new();
+            self.rstart = 0;
+            self.rend = 0;
+        }
+    }
+
     /// Read once into the buffer. Ok(0) means nothing more for now.
     fn fill(&mut self, shared: &Shared, stats: &ThreadStats) -> io::Result<usize> {
+        let out_of_memory = || io::Error::from(io::ErrorKind::OutOfMemory);
         if self.rstart == self.rend {
             self.rstart = 0;
             self.rend = 0;
             if self.rbuf.len() > RBUF_INITIAL {
+                shared.read_bufs.shrink(self.rbuf.len() - RBUF_INITIAL);
                 self.rbuf.truncate(RBUF_INITIAL);
                 self.rbuf.shrink_to(RBUF_INITIAL);
             }
+        }
+        if self.rbuf.is_empty() {
+            // No buffer: memcached closes a connection it cannot give one.
+            if !shared.read_bufs.acquire(RBUF_INITIAL, true) {
+                return Err(out_of_memory());
+            }
+            self.rbuf.resize(RBUF_INITIAL, 0);
         }
         if self.rend == self.rbuf.len() {
             if self.rstart > 0 {
@@ -343,6 +409,9 @@ impl Conn {
                     return Err(io::ErrorKind::InvalidData.into());
                 }
                 let grown = (self.rbuf.len() * 2).min(shared.max_request);
+                if !shared.read_bufs.acquire(grown - self.rbuf.len(), false) {
+                    return Err(out_of_memory());
+                }
                 self.rbuf.resize(grown, 0);
             }
         }
@@ -372,6 +441,36 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    fn set_state(&self, state: ConnState) {
+        self.info.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// What the connection waits for between events.
+    fn waiting_state(&self) -> ConnState {
+        if self.pending_output() > 0 {
+            return ConnState::Mwrite;
+        }
+        let partial = &self.rbuf[self.rstart..self.rend];
+        let line_done = match self.protocol {
+            Some(Protocol::Binary) => partial.len() >= binary::HEADER_LEN,
+            _ => partial.contains(&b'\n'),
+        };
+        if self.skip > 0 || line_done {
+            ConnState::Nread
+        } else {
+            ConnState::Read
+        }
+    }
+
+    /// `-o idle_timeout`: true when the last *completed* command is more
+    /// than `timeout` seconds old (memcached's test, so a client trickling
+    /// bytes without finishing a command is idle too). A connection whose
+    /// replies wait for its peer is busy, as in memcached.
+    pub fn is_idle(&self, now: u32, timeout: u32) -> bool {
+        let last = self.info.last_cmd.load(Ordering::Relaxed);
+        self.pending_output() == 0 && now.saturating_sub(last) > timeout
     }
 
     fn pending_output(&self) -> usize {
@@ -421,6 +520,24 @@ fn tls_accounting(t: &mut TlsStream, read: &io::Result<usize>, shared: &Shared) 
         };
         if failed {
             tls.handshake_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Times one command for `-o metrics_listen` (nothing when it is off).
+struct Timer(Option<(usize, Instant)>);
+
+impl Timer {
+    #[inline]
+    fn start(shared: &Shared, kind: impl FnOnce() -> usize) -> Timer {
+        Timer(shared.metrics_on.then(|| (kind(), Instant::now())))
+    }
+
+    #[inline]
+    fn stop(self, stats: &ThreadStats) {
+        if let Some((kind, t)) = self.0 {
+            let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            stats.latency.record(kind, nanos);
         }
     }
 }

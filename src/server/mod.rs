@@ -6,6 +6,8 @@ mod binary_dispatch;
 mod cluster;
 mod conn;
 mod dispatch;
+pub mod metrics;
+mod readbuf;
 mod report;
 pub mod tls;
 pub mod udp;
@@ -55,9 +57,15 @@ pub struct Shared {
     pub auth: auth::Auth,
     /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
     pub cluster: cluster::Cluster,
+    /// Read-buffer memory of all connections (`-o read_buf_mem_limit`).
+    pub read_bufs: readbuf::ReadBufs,
+    /// `-o metrics_listen`: time each command for the latency histograms.
+    pub metrics_on: bool,
     /// `-Z`: the certificates new handshakes use.
     pub tls: Option<tls::Tls>,
     conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
+    /// Listening sockets (TCP, unix, UDP), listed by `stats conns`.
+    endpoints: Mutex<Vec<report::Endpoint>>,
     shutting_down: AtomicBool,
     /// The listener may still hand over connections (its backlog is drained
     /// at shutdown, so clients that already connected are answered).
@@ -112,6 +120,7 @@ impl Shared {
     }
 
     fn forget(&self, conn: &Conn) {
+        self.read_bufs.release(conn.read_buf_len());
         let mut conns = self.conns.lock();
         if let Some(key) = conns
             .iter()
@@ -133,6 +142,7 @@ enum Listener {
 /// A bound, not yet running server.
 pub struct Server {
     shared: Arc<Shared>,
+    metrics: Option<std::net::TcpListener>,
     udp: Vec<std::net::UdpSocket>,
     listeners: Vec<Listener>,
     unix_path: Option<PathBuf>,
@@ -224,7 +234,13 @@ impl Server {
         let cluster = cluster::Cluster::load(config.extended.cluster_config.clone())?;
         let tls = tls::Tls::from_config(&config, cache.clock().now())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let metrics = match &config.extended.metrics_listen {
+            Some(addr) => Some(metrics::bind(addr)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
+            metrics_on: metrics.is_some(),
+            read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
             cluster,
             tls,
             cache,
@@ -236,17 +252,38 @@ impl Server {
             protocol,
             auth,
             conns: Mutex::new(slab::Slab::new()),
+            endpoints: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
         let udp = udp::bind(&shared)?;
+        let since = shared.cache.clock().now();
+        let mut endpoints = Vec::new();
+        for l in &listeners {
+            let (fd, name) = match l {
+                Listener::Tcp(t, name, _) => (t.as_raw_fd(), name),
+                Listener::Unix(u, name) => (u.as_raw_fd(), name),
+            };
+            endpoints.push(report::Endpoint::listening(fd, name.clone(), since));
+        }
+        for u in &udp {
+            let addr = u.local_addr()?;
+            endpoints.push(report::Endpoint::udp(u.as_raw_fd(), addr, since));
+        }
+        *shared.endpoints.lock() = endpoints;
         Ok(Server {
+            metrics,
             shared,
             udp,
             listeners,
             unix_path,
         })
+    }
+
+    /// The `-o metrics_listen` address actually bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// TCP addresses actually bound (port 0 resolved).
@@ -291,6 +328,14 @@ impl Server {
                 .name("listener".into())
                 .spawn(move || acceptor.run())?,
         );
+        if let Some(listener) = self.metrics {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("metrics".into())
+                    .spawn(move || metrics::serve(s, listener))?,
+            );
+        }
         let s = shared.clone();
         threads.push(
             std::thread::Builder::new()
@@ -443,9 +488,11 @@ impl Acceptor {
                     };
                     Ok((stream, format!("tcp:{peer}"), name.clone()))
                 }),
+                // memcached 1.6.18 shows a unix peer (which has no name)
+                // as `?:<AF 0>` in `stats conns`; say the same.
                 Listener::Unix(u, name) => u
                     .accept()
-                    .map(|(s, _)| (Stream::Unix(s), name.clone(), name.clone())),
+                    .map(|(s, _)| (Stream::Unix(s), "?:<AF 0>".into(), name.clone())),
             };
             match accepted {
                 Ok((stream, addr, listen_addr)) => self.hand_over(stream, addr, listen_addr),
@@ -483,6 +530,7 @@ impl Acceptor {
             addr,
             listen_addr,
             last_cmd: AtomicU32::new(self.shared.cache.clock().now()),
+            state: Default::default(),
         });
         self.shared.conns.lock().insert(info.clone());
         let conn = Conn::new(stream, info);

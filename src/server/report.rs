@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::conn::ConnState;
 use super::Shared;
 use crate::config::ProtocolMode;
 use crate::stats::StatWriter;
@@ -73,14 +74,16 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
         "response_obj_oom",
         "response_obj_count",
         "response_obj_bytes",
-        "read_buf_count",
-        "read_buf_bytes",
-        "read_buf_bytes_free",
-        "read_buf_oom",
-        "reserved_fds",
     ] {
         w.stat(name, 0);
     }
+    let (bufs, buf_bytes, buf_oom) = shared.read_bufs.figures();
+    w.stat("read_buf_count", bufs);
+    w.stat("read_buf_bytes", buf_bytes);
+    // Buffers go back to the allocator, not to a free list.
+    w.stat("read_buf_bytes_free", 0);
+    w.stat("read_buf_oom", buf_oom);
+    w.stat("reserved_fds", 0);
     w.stat("cmd_get", t.cmd_get);
     w.stat("cmd_set", t.cmd_set);
     w.stat("cmd_flush", t.cmd_flush);
@@ -105,6 +108,10 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("store_no_memory", t.store_no_memory);
     w.stat("auth_cmds", t.auth_cmds);
     w.stat("auth_errors", t.auth_errors);
+    // As memcached: listed only when `-o idle_timeout` is on.
+    if c.extended.idle_timeout > 0 {
+        w.stat("idle_kicks", t.idle_kicks);
+    }
     w.stat("bytes_read", t.bytes_read);
     w.stat("bytes_written", t.bytes_written);
     w.stat("limit_maxbytes", store.limit_maxbytes);
@@ -245,12 +252,30 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("idle_timeout", c.extended.idle_timeout);
     w.stat("watcher_logbuf_size", 262144);
     w.stat("worker_logbuf_size", 65536);
+    // In bytes, as memcached prints it (it is given in megabytes).
     w.stat(
         "read_buf_mem_limit",
-        c.extended.read_buf_mem_limit.unwrap_or(0) >> 20,
+        c.extended.read_buf_mem_limit.unwrap_or(0),
     );
     w.stat("track_sizes", yes_no(c.extended.track_sizes));
     w.stat("inline_ascii_response", "no");
+    // Debian builds memcached with extstore, which adds these; ferrocache
+    // has no extstore and prints memcached's defaults, so field sets match.
+    for (name, value) in [
+        ("ext_item_size", "512"),
+        ("ext_item_age", "4294967295"),
+        ("ext_low_ttl", "0"),
+        ("ext_recache_rate", "2000"),
+        ("ext_wbuf_size", "4194304"),
+        ("ext_compact_under", "0"),
+        ("ext_drop_under", "0"),
+        ("ext_max_sleep", "1000000"),
+        ("ext_max_frag", "0.80"),
+        ("slab_automove_freeratio", "0.010"),
+        ("ext_drop_unread", "no"),
+    ] {
+        w.stat(name, value);
+    }
     w.stat("ssl_enabled", yes_no(c.tls));
     let e = &c.extended;
     let null = |v: &Option<String>, none: &'static str| v.clone().unwrap_or(none.into());
@@ -361,21 +386,77 @@ fn slabs(shared: &Shared, out: &mut Vec<u8>) {
     w.end();
 }
 
+/// A listening socket as `stats conns` shows it.
+#[derive(Debug)]
+pub struct Endpoint {
+    fd: i32,
+    addr: String,
+    udp: bool,
+    /// When it was opened (memcached's `last_cmd_time` for a listener).
+    since: u32,
+}
+
+impl Endpoint {
+    pub fn listening(fd: i32, addr: String, since: u32) -> Endpoint {
+        Endpoint {
+            fd,
+            addr,
+            udp: false,
+            since,
+        }
+    }
+
+    pub fn udp(fd: i32, addr: std::net::SocketAddr, since: u32) -> Endpoint {
+        Endpoint {
+            fd,
+            addr: format!("udp:{addr}"),
+            udp: true,
+            since,
+        }
+    }
+}
+
+/// `stats conns`: listeners, UDP sockets and connections in descriptor
+/// order, field for field as memcached 1.6.18 prints them.
 fn conns(shared: &Shared, out: &mut Vec<u8>) {
     let now = shared.cache.clock().now();
-    let mut w = StatWriter::new(out);
+    let mut lines: Vec<(i32, Vec<u8>)> = Vec::new();
+    for e in shared.endpoints.lock().iter() {
+        let mut buf = Vec::new();
+        let mut w = StatWriter::new(&mut buf);
+        let fd = e.fd;
+        if e.udp {
+            w.stat(format_args!("{fd}:UDP"), "UDP");
+        }
+        w.stat(format_args!("{fd}:addr"), &e.addr);
+        let state = if e.udp { "conn_read" } else { "conn_listening" };
+        w.stat(format_args!("{fd}:state"), state);
+        w.stat(
+            format_args!("{fd}:secs_since_last_cmd"),
+            now.saturating_sub(e.since),
+        );
+        lines.push((fd, buf));
+    }
     for info in shared.conns.lock().iter().map(|(_, i)| i) {
+        let mut buf = Vec::new();
+        let mut w = StatWriter::new(&mut buf);
         let fd = info.fd;
         w.stat(format_args!("{fd}:addr"), &info.addr);
         w.stat(format_args!("{fd}:listen_addr"), &info.listen_addr);
-        w.stat(format_args!("{fd}:state"), "conn_parse_cmd");
+        let state = info.state.load(Ordering::Relaxed);
+        w.stat(format_args!("{fd}:state"), ConnState::name(state));
         let last = info.last_cmd.load(Ordering::Relaxed);
         w.stat(
             format_args!("{fd}:secs_since_last_cmd"),
             now.saturating_sub(last),
         );
+        lines.push((fd, buf));
     }
-    w.end();
+    lines.sort_by_key(|(fd, _)| *fd);
+    for (_, buf) in lines {
+        out.extend_from_slice(&buf);
+    }
+    StatWriter::new(out).end();
 }
 
 /// (seconds, microseconds) of user and system CPU time.

@@ -25,7 +25,13 @@ pub struct Worker {
     stats: Arc<ThreadStats>,
     /// Connections that yielded with requests left (the `-R` budget).
     ready: VecDeque<Token>,
+    /// `-o idle_timeout`: when this worker next looks for idle connections.
+    next_idle_check: Instant,
 }
+
+/// How often a worker looks for idle connections (memcached's timeout
+/// thread wakes about once a second too).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 impl Worker {
     /// A worker and the waker that tells it a connection is waiting.
@@ -41,6 +47,7 @@ impl Worker {
                 shared,
                 stats,
                 ready: VecDeque::new(),
+                next_idle_check: Instant::now() + IDLE_CHECK,
             },
             waker,
         ))
@@ -48,11 +55,17 @@ impl Worker {
 
     pub fn run(mut self) {
         let mut events = Events::with_capacity(1024);
+        let idle_timeout = self.shared.config.extended.idle_timeout;
         loop {
-            let timeout = if self.ready.is_empty() {
-                None
-            } else {
+            let timeout = if !self.ready.is_empty() {
                 Some(Duration::ZERO)
+            } else if idle_timeout > 0 {
+                Some(
+                    self.next_idle_check
+                        .saturating_duration_since(Instant::now()),
+                )
+            } else {
+                None
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -80,8 +93,30 @@ impl Worker {
                     self.drive(token);
                 }
             }
+            if idle_timeout > 0 && Instant::now() >= self.next_idle_check {
+                self.next_idle_check = Instant::now() + IDLE_CHECK;
+                self.kick_idle(u32::try_from(idle_timeout).unwrap_or(u32::MAX));
+            }
         }
         self.finish();
+    }
+
+    /// Close the connections idle for longer than `-o idle_timeout`.
+    fn kick_idle(&mut self, timeout: u32) {
+        let now = self.shared.cache.clock().now();
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_idle(now, timeout))
+            .map(|(k, _)| k)
+            .collect();
+        for k in idle {
+            if let Some(c) = self.conns.get(k) {
+                log::info!("closing idle connection {}", c.info.addr);
+            }
+            ThreadStats::incr(&self.stats.idle_kicks);
+            self.close(Token(k));
+        }
     }
 
     /// Register the connections the listener handed over.
