@@ -244,6 +244,16 @@ impl Conn {
         }
     }
 
+    /// Wrap an already connected stream (5 s read timeout, Nagle off).
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Write all of `bytes` (one `write_all`; with Nagle off this is flushed).
     #[track_caller]
     pub fn send(&mut self, bytes: &[u8]) {
