@@ -262,6 +262,11 @@ impl Conn {
             .unwrap_or_else(|e| panic!("send failed: {e}"));
     }
 
+    /// Write all of `bytes`, reporting failure instead of panicking.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Read more bytes into the buffer; Ok(0) on EOF.
     fn fill(&mut self) -> std::io::Result<usize> {
         let mut chunk = [0u8; 64 * 1024];
