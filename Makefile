@@ -18,9 +18,10 @@
 #               writes docs/benchmarks.{md,png,json}; BENCH_ARGS go to
 #               benches/run.py (e.g. BENCH_ARGS="--only text_p16 --rounds 1")
 #
-# Room for later work (not yet implemented):
-#   make fuzz    cargo fuzz targets under fuzz/ (text/binary protocol parsers)
-#   make soak    long-running bounded soak of ferrocache (and via nutcracker)
+#   make soak   SOAK_SECONDS (default 600) of mixed pipelined load with evictions
+#               and expirations; RSS every 10 s; fails on errors or RSS growth
+#   make fuzz   the long reference-model run (FERROCACHE_MODEL_CASES, default
+#               20000); cargo-fuzz targets under fuzz/ are not written yet
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -37,7 +38,7 @@ ORACLE  ?= /usr/bin/memcached
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench
+.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench soak fuzz
 
 run:
 	$(CARGO) build --release
@@ -69,6 +70,13 @@ oracle: deps
 
 bench:
 	benches/bench.sh $(BENCH_ARGS)
+
+soak: build
+	tests/soak.sh
+
+FERROCACHE_MODEL_CASES ?= 20000
+fuzz:
+	FERROCACHE_MODEL_CASES=$(FERROCACHE_MODEL_CASES) $(CARGO) test --release --test model
 
 lint:
 	$(CARGO) fmt --all -- --check
