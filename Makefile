@@ -20,8 +20,8 @@
 #
 #   make soak   SOAK_SECONDS (default 600) of mixed pipelined load with evictions
 #               and expirations; RSS every 10 s; fails on errors or RSS growth
-#   make fuzz   the long reference-model run (FERROCACHE_MODEL_CASES, default
-#               20000); cargo-fuzz targets under fuzz/ are not written yet
+#   make fuzz   each cargo-fuzz target under fuzz/ for FUZZ_SECONDS (default 300),
+#               then the long reference-model run (FERROCACHE_MODEL_CASES, 20000)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -74,8 +74,18 @@ bench:
 soak: build
 	tests/soak.sh
 
+# cargo-fuzz needs nightly -Z flags; RUSTC_BOOTSTRAP=1 unlocks them on stable.
+# No sanitizer (-s none): the crate has no unsafe code; the targets check invariants.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := text meta binary
 FERROCACHE_MODEL_CASES ?= 20000
 fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none --fuzz-dir fuzz $$t target/fuzz-corpus/$$t fuzz/corpus/$$t \
+			-- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
 	FERROCACHE_MODEL_CASES=$(FERROCACHE_MODEL_CASES) $(CARGO) test --release --test model
 
 lint:
