@@ -66,7 +66,9 @@ fn ten_thousand_concurrent_connections_are_served_and_cleaned_up() {
         CONNS + 1024
     );
     let server = TestServer::spawn(&["-c", "20000", "-t", "2"]);
-    let baseline = server.conn().stat("curr_connections");
+    // Only the asking connection, once the start-up probe is reaped.
+    let baseline = 1;
+    wait_for_connections(&server, baseline);
 
     let mut conns: Vec<TcpStream> = Vec::with_capacity(CONNS as usize);
     for i in 0..CONNS {
@@ -193,7 +195,9 @@ fn partial_requests() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 fn half_closed_and_reset_connections_mid_value_are_cleaned_up() {
     let server = TestServer::spawn(&["-t", "2"]);
-    let baseline = server.conn().stat("curr_connections");
+    // Only the asking connection, once the start-up probe is reaped.
+    let baseline = 1;
+    wait_for_connections(&server, baseline);
     for (name, bytes) in partial_requests() {
         // Half-close: the server sees EOF mid-request and must drop it.
         let mut c = Conn::connect(server.addr);
