@@ -33,6 +33,7 @@ use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
 use crate::systemd::Inherited;
 use conn::{Conn, ConnInfo, Stream};
+pub use conn::{Exchange, Progress};
 use worker::Worker;
 
 /// The version `version` and `stats` report: memcached's protocol level
