@@ -20,7 +20,8 @@
 #
 #   make soak   SOAK_SECONDS (default 600) of mixed pipelined load with evictions
 #               and expirations; RSS every 10 s; fails on errors or RSS growth
-#   make fuzz   each cargo-fuzz target under fuzz/ for FUZZ_SECONDS (default 300),
+#   make fuzz   each cargo-fuzz target under fuzz/ (text, meta and binary parsers, a
+#               whole connection) for FUZZ_SECONDS (default 300),
 #               then the long reference-model run (FERROCACHE_MODEL_CASES, 20000)
 
 SHELL := /bin/bash
@@ -77,7 +78,7 @@ soak: build
 # cargo-fuzz needs nightly -Z flags; RUSTC_BOOTSTRAP=1 unlocks them on stable.
 # No sanitizer (-s none): the crate has no unsafe code; the targets check invariants.
 FUZZ_SECONDS ?= 300
-FUZZ_TARGETS := text meta binary
+FUZZ_TARGETS := text meta binary conn
 FERROCACHE_MODEL_CASES ?= 20000
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked

@@ -250,6 +250,12 @@ impl Server {
         })
     }
 
+    /// The state the threads will share; without listeners (no `-l`, `-p`,
+    /// `-s`, `-U`) a server is a store and its dispatch, as the fuzzer uses it.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// TCP addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
