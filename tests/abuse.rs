@@ -78,7 +78,8 @@ fn ten_thousand_concurrent_connections_are_served_and_cleaned_up() {
 
     let mut conns: Vec<TcpStream> = Vec::with_capacity(CONNS as usize);
     for i in 0..CONNS {
-        let s = TcpStream::connect(server.addr)
+        // Bounded: a full backlog would otherwise retry SYNs for minutes.
+        let s = TcpStream::connect_timeout(&server.addr, Duration::from_secs(10))
             .unwrap_or_else(|e| panic!("connection {i} of {CONNS} failed: {e}"));
         s.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
         conns.push(s);
