@@ -24,12 +24,22 @@ fuzz_target!(|data: &[u8]| {
             );
             *n
         }
+        Err(e) if e.closes() => {
+            // The connection is dropped, so `consumed` is all of the input;
+            // more bytes after it change nothing else.
+            let mut more = data.to_vec();
+            more.extend_from_slice(&[0x80; 30]);
+            match parse(&more, &LIMITS) {
+                Err(again) => assert_eq!((again.kind, again.header), (e.kind, e.header)),
+                other => panic!("{e:?} became {other:?} with more bytes"),
+            }
+            return;
+        }
         Err(e) => e.consumed,
         Ok(Status::Incomplete) => return,
     };
     if consumed == 0 || consumed > data.len() {
-        // Errors that close the connection need not consume; a too-large
-        // value is swallowed past the buffer.
+        // A too-large value is swallowed past the buffer.
         return;
     }
     assert_eq!(parse(&data[..consumed], &LIMITS), whole);

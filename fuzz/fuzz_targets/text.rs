@@ -5,7 +5,7 @@
 #![no_main]
 
 use ferrocache::protocol::meta::Payload;
-use ferrocache::protocol::text::{parse, Limits, Request, ShutdownMode, StoreCommand};
+use ferrocache::protocol::text::{parse, ErrorKind, Limits, Request, ShutdownMode, StoreCommand};
 use ferrocache::protocol::Status;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,6 +31,13 @@ fn check(data: &[u8]) {
         };
         assert!(swallows, "consumed {consumed} of {}", data.len());
         return;
+    }
+    if let Err(e) = &whole {
+        if e.kind == ErrorKind::LineTooLong {
+            // Decided by a newline not having come yet: bytes after it may
+            // bring one, as they do for memcached reading more at once.
+            return;
+        }
     }
     // The same request from exactly its own bytes, and from its bytes
     // followed by something else.
