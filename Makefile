@@ -21,9 +21,11 @@
 #               writes docs/benchmarks.{md,png,json}; BENCH_ARGS go to
 #               benches/run.py (e.g. BENCH_ARGS="--only text_p16 --rounds 1")
 #
-# Room for later work (not yet implemented):
-#   make fuzz    cargo fuzz targets under fuzz/ (text/binary protocol parsers)
-#   make soak    long-running bounded soak of ferrocache (and via nutcracker)
+#   make soak   SOAK_SECONDS (default 600) of mixed pipelined load with evictions
+#               and expirations; RSS every 10 s; fails on errors or RSS growth
+#   make fuzz   each cargo-fuzz target under fuzz/ (text, meta and binary parsers, a
+#               whole connection) for FUZZ_SECONDS (default 300),
+#               then the long reference-model run (FERROCACHE_MODEL_CASES, 20000)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -40,7 +42,7 @@ ORACLE  ?= /usr/bin/memcached
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench install
+.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench install soak fuzz
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -79,6 +81,23 @@ bench:
 
 install: build
 	PREFIX="$(PREFIX)" DESTDIR="$(DESTDIR)" SYSCONFDIR="$(SYSCONFDIR)" dist/install.sh
+
+soak: build
+	tests/soak.sh
+
+# cargo-fuzz needs nightly -Z flags; RUSTC_BOOTSTRAP=1 unlocks them on stable.
+# No sanitizer (-s none): the crate has no unsafe code; the targets check invariants.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := text meta binary conn
+FERROCACHE_MODEL_CASES ?= 20000
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t; \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none --fuzz-dir fuzz $$t target/fuzz-corpus/$$t fuzz/corpus/$$t \
+			-- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
+	FERROCACHE_MODEL_CASES=$(FERROCACHE_MODEL_CASES) $(CARGO) test --release --test model
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
     if config.lock_memory {
         ferrocache::daemon::lock_memory();
     }
+    raise_fd_limit(config.conn_limit);
     // Before any thread starts: this edits the environment.
     let inherited = match systemd::take_listeners() {
         Ok(l) => l,
@@ -235,4 +236,30 @@ fn spawn_notifier(
     spawned
         .map_err(|e| log::warn!("could not start the sd-notify thread: {e}"))
         .ok()
+}
+
+/// Descriptors beyond `-c` for listeners, the waker pipes, log files.
+const FD_SLACK: u64 = 64;
+
+/// Raise RLIMIT_NOFILE so `-c` connections fit, as memcached does at
+/// start-up; without it a `-c 20000` daemon under the usual 1024 soft limit
+/// fails accept() long before the `-c` gate answers. Best effort: raising
+/// the hard limit needs privileges, so fall back to the hard limit and warn.
+fn raise_fd_limit(conn_limit: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = conn_limit as u64 + FD_SLACK;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= want {
+        return;
+    }
+    if setrlimit(Resource::RLIMIT_NOFILE, want, hard.max(want)).is_ok() {
+        return;
+    }
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard);
+    log::warn!(
+        "cannot raise the open files limit to {want} for -c {conn_limit}; it stays at {}",
+        want.min(hard).max(soft)
+    );
 }

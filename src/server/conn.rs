@@ -141,14 +141,12 @@ pub enum Next {
 pub struct Conn {
     pub stream: Stream,
     pub info: Arc<ConnInfo>,
-    protocol: Option<Protocol>,
+    exchange: Exchange,
     /// Read buffer: `rbuf[rstart..rend]` is unparsed input. The whole vector
     /// is initialised, so reads go straight into its tail.
     rbuf: Vec<u8>,
     rstart: usize,
     rend: usize,
-    /// Bytes of a refused request's data block still to discard.
-    skip: usize,
     wbuf: Vec<u8>,
     wpos: usize,
     /// The peer closed its side; finish what was read, then close.
@@ -162,7 +160,6 @@ pub struct Conn {
     quiet_since: Option<Instant>,
     /// Close once the replies are written (`quit`, protocol errors).
     closing: bool,
-    pub session: Session,
 }
 
 impl Conn {
@@ -170,12 +167,11 @@ impl Conn {
         Conn {
             stream,
             info,
-            protocol: None,
+            exchange: Exchange::new(),
             // Allocated (and counted) when the first bytes arrive.
             rbuf: Vec::new(),
             rstart: 0,
             rend: 0,
-            skip: 0,
             wbuf: Vec::with_capacity(RBUF_INITIAL),
             wpos: 0,
             eof: false,
@@ -183,7 +179,6 @@ impl Conn {
             read_closed: false,
             quiet_since: None,
             closing: false,
-            session: Session::default(),
         }
     }
 
@@ -223,7 +218,11 @@ impl Conn {
                         Err(_) => Next::Close,
                     };
                 }
-                Progress::Backpressure => continue,
+                Progress::Backpressure => match self.flush(stats) {
+                    Ok(true) => continue,
+                    Ok(false) => return Next::Wait,
+                    Err(_) => return Next::Close,
+                },
                 Progress::Close => self.closing = true,
                 Progress::Shutdown => {
                     let _ = self.flush(stats);
@@ -290,77 +289,18 @@ impl Conn {
 
     /// Parse and execute buffered requests.
     fn process(&mut self, shared: &Shared, stats: &ThreadStats, budget: &mut usize) -> Progress {
-        loop {
-            if self.skip > 0 {
-                let n = self.skip.min(self.rend - self.rstart);
-                self.rstart += n;
-                self.skip -= n;
-                if self.skip > 0 {
-                    return Progress::NeedInput;
-                }
-            }
-            if self.rstart == self.rend {
-                return Progress::NeedInput;
-            }
-            if *budget == 0 {
-                return Progress::Budget;
-            }
-            if self.pending_output() > WBUF_HIGH {
-                return Progress::Backpressure;
-            }
-            let first = self.rbuf[self.rstart];
-            let protocol = *self.protocol.get_or_insert_with(|| match shared.protocol {
-                ProtocolMode::Ascii => Protocol::Text,
-                _ => Protocol::detect(first),
-            });
-            if protocol == Protocol::Text && shared.protocol == ProtocolMode::Binary {
-                // `-B binary` (or `-S`): text is not spoken here.
-                return Progress::Close;
-            }
-            let input = &self.rbuf[self.rstart..self.rend];
-            let (consumed, flow) = match protocol {
-                Protocol::Text => match text::parse(input, &shared.limits) {
-                    Ok(Status::Incomplete) => return Progress::NeedInput,
-                    Ok(Status::Complete(req, n)) => {
-                        let timer = Timer::start(shared, || metrics::text_kind(&req));
-                        let flow =
-                            dispatch::text(req, shared, stats, &mut self.session, &mut self.wbuf);
-                        timer.stop(stats);
-                        (n, flow)
-                    }
-                    Err(e) => (
-                        e.consumed,
-                        dispatch::text_refused(&e, shared, &self.session, &mut self.wbuf),
-                    ),
-                },
-                Protocol::Binary => match binary::parse(input, &shared.limits) {
-                    Ok(Status::Incomplete) => return Progress::NeedInput,
-                    Ok(Status::Complete(req, n)) => {
-                        let timer = Timer::start(shared, || metrics::binary_kind(&req));
-                        let flow =
-                            dispatch::binary(req, shared, stats, &mut self.session, &mut self.wbuf);
-                        timer.stop(stats);
-                        (n, flow)
-                    }
-                    Err(e) => (
-                        e.consumed,
-                        dispatch::binary_error(&e, shared, &self.session, &mut self.wbuf),
-                    ),
-                },
-            };
-            *budget -= 1;
+        let before = *budget;
+        let input = &self.rbuf[self.rstart..self.rend];
+        let (used, progress) =
+            self.exchange
+                .process(shared, stats, input, &mut self.wbuf, self.wpos, budget);
+        self.rstart += used;
+        if *budget != before {
             self.info
                 .last_cmd
                 .store(shared.cache.clock().now(), Ordering::Relaxed);
-            let available = self.rend - self.rstart;
-            self.rstart += consumed.min(available);
-            self.skip = consumed.saturating_sub(available);
-            match flow {
-                Flow::Continue => {}
-                Flow::Close => return Progress::Close,
-                Flow::Shutdown => return Progress::Shutdown,
-            }
         }
+        progress
     }
 
     /// Bytes of read buffer this connection holds (and is counted for).
@@ -371,7 +311,7 @@ impl Conn {
     /// Under `-o read_buf_mem_limit`, an idle connection holds no read
     /// buffer (memcached's rule), so the limit bounds busy connections.
     fn release_idle_buffer(&mut self, shared: &Shared) {
-        if shared.read_bufs.limit.is_some() && self.rstart == self.rend && self.skip == 0 {
+        if shared.read_bufs.limit.is_some() && self.rstart == self.rend && self.exchange.skip == 0 {
             shared.read_bufs.release(self.rbuf.len());
             self.rbuf = Vec::new();
             self.rstart = 0;
@@ -453,11 +393,11 @@ impl Conn {
             return ConnState::Mwrite;
         }
         let partial = &self.rbuf[self.rstart..self.rend];
-        let line_done = match self.protocol {
+        let line_done = match self.exchange.protocol {
             Some(Protocol::Binary) => partial.len() >= binary::HEADER_LEN,
             _ => partial.contains(&b'\n'),
         };
-        if self.skip > 0 || line_done {
+        if self.exchange.skip > 0 || line_done {
             ConnState::Nread
         } else {
             ConnState::Read
@@ -542,10 +482,123 @@ impl Timer {
     }
 }
 
-enum Progress {
+/// Why [`Exchange::process`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Every complete request is executed; more bytes are needed.
     NeedInput,
+    /// The request budget is spent.
     Budget,
+    /// The unsent replies passed the bound: write them first.
     Backpressure,
+    /// Close once the replies are written.
     Close,
+    /// Close and stop the server.
     Shutdown,
+}
+
+/// The socket-free half of a connection: protocol detection, parsing and
+/// dispatch over the bytes read so far. [`Conn`] runs it on its read
+/// buffer; the whole-connection fuzz target runs it on plain bytes.
+#[derive(Debug)]
+pub struct Exchange {
+    protocol: Option<Protocol>,
+    /// Bytes of a refused request's data block still to discard.
+    skip: usize,
+    session: Session,
+}
+
+impl Exchange {
+    /// A connection's exchange: a multi-get pauses at the back-pressure
+    /// bound, like a run of requests.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Exchange {
+        Exchange {
+            protocol: None,
+            skip: 0,
+            session: Session {
+                pause_above: Some(WBUF_HIGH),
+                ..Session::default()
+            },
+        }
+    }
+
+    /// Execute the requests at the start of `input`, appending their
+    /// replies to `out`, whose first `sent` bytes are already written; one
+    /// unit of `budget` per request. Returns the bytes consumed (never more
+    /// than `input.len()`) and why it stopped.
+    pub fn process(
+        &mut self,
+        shared: &Shared,
+        stats: &ThreadStats,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        sent: usize,
+        budget: &mut usize,
+    ) -> (usize, Progress) {
+        let mut pos = 0;
+        loop {
+            if self.skip > 0 {
+                let n = self.skip.min(input.len() - pos);
+                pos += n;
+                self.skip -= n;
+                if self.skip > 0 {
+                    return (pos, Progress::NeedInput);
+                }
+            }
+            if pos == input.len() {
+                return (pos, Progress::NeedInput);
+            }
+            if *budget == 0 {
+                return (pos, Progress::Budget);
+            }
+            if out.len() - sent > WBUF_HIGH {
+                return (pos, Progress::Backpressure);
+            }
+            let rest = &input[pos..];
+            let protocol = *self.protocol.get_or_insert_with(|| match shared.protocol {
+                ProtocolMode::Ascii => Protocol::Text,
+                _ => Protocol::detect(rest[0]),
+            });
+            if protocol == Protocol::Text && shared.protocol == ProtocolMode::Binary {
+                // `-B binary` (or `-S`): text is not spoken here.
+                return (pos, Progress::Close);
+            }
+            let session = &mut self.session;
+            let (consumed, flow) = match protocol {
+                Protocol::Text => match text::parse(rest, &shared.limits) {
+                    Ok(Status::Incomplete) => return (pos, Progress::NeedInput),
+                    Ok(Status::Complete(req, n)) => {
+                        let timer = Timer::start(shared, || metrics::text_kind(&req));
+                        let flow = dispatch::text(req, shared, stats, session, out);
+                        timer.stop(stats);
+                        (n, flow)
+                    }
+                    Err(e) => (e.consumed, dispatch::text_refused(&e, shared, session, out)),
+                },
+                Protocol::Binary => match binary::parse(rest, &shared.limits) {
+                    Ok(Status::Incomplete) => return (pos, Progress::NeedInput),
+                    Ok(Status::Complete(req, n)) => {
+                        let timer = Timer::start(shared, || metrics::binary_kind(&req));
+                        let flow = dispatch::binary(req, shared, stats, session, out);
+                        timer.stop(stats);
+                        (n, flow)
+                    }
+                    Err(e) => (e.consumed, dispatch::binary_error(&e, shared, session, out)),
+                },
+            };
+            *budget -= 1;
+            if flow == Flow::Pause {
+                // The same request again once the replies are out.
+                return (pos, Progress::Backpressure);
+            }
+            pos += consumed.min(rest.len());
+            self.skip = consumed.saturating_sub(rest.len());
+            match flow {
+                Flow::Continue | Flow::Pause => {}
+                Flow::Close => return (pos, Progress::Close),
+                Flow::Shutdown => return (pos, Progress::Shutdown),
+            }
+        }
+    }
 }

@@ -19,12 +19,31 @@ pub enum Flow {
     Close,
     /// Close and stop the server.
     Shutdown,
+    /// A multi-get's reply passed [`Session::pause_above`]: write it out,
+    /// then execute the same request again; the session remembers which
+    /// keys are answered. This bounds a connection's unsent replies however
+    /// many keys one request names.
+    Pause,
 }
 
 /// Per-connection protocol state.
 #[derive(Debug, Default)]
 pub struct Session {
     pub auth: super::auth::AuthState,
+    /// Pause a multi-get once the reply buffer holds more than this many
+    /// bytes (`None`: never, as for a UDP datagram).
+    pub pause_above: Option<usize>,
+    /// Keys of the paused multi-get already answered.
+    pub keys_done: usize,
+}
+
+impl Session {
+    /// One more key of a multi-get is answered: true when the reply is now
+    /// past the bound and the rest must wait for the peer to read.
+    fn pause_after_key(&mut self, out: &[u8]) -> bool {
+        self.keys_done += 1;
+        self.pause_above.is_some_and(|high| out.len() > high)
+    }
 }
 
 pub use super::binary_dispatch::{binary, binary_error};
@@ -121,7 +140,7 @@ pub fn text(
     };
     match req {
         Request::Get { keys, cas } => {
-            for key in keys.iter() {
+            for key in keys.iter().skip(session.keys_done) {
                 ThreadStats::incr(&stats.cmd_get);
                 let hit = get_value(shared, key, None, cas, out);
                 ThreadStats::incr(if hit {
@@ -129,11 +148,15 @@ pub fn text(
                 } else {
                     &stats.get_misses
                 });
+                if session.pause_after_key(out) {
+                    return Flow::Pause;
+                }
             }
+            session.keys_done = 0;
             out.extend_from_slice(b"END\r\n");
         }
         Request::Gat { exptime, keys, cas } => {
-            for key in keys.iter() {
+            for key in keys.iter().skip(session.keys_done) {
                 ThreadStats::incr(&stats.cmd_get);
                 ThreadStats::incr(&stats.cmd_touch);
                 let hit = get_value(shared, key, Some(exptime), cas, out);
@@ -147,7 +170,11 @@ pub fn text(
                 } else {
                     &stats.touch_misses
                 });
+                if session.pause_after_key(out) {
+                    return Flow::Pause;
+                }
             }
+            session.keys_done = 0;
             out.extend_from_slice(b"END\r\n");
         }
         Request::Store {

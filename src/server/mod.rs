@@ -35,6 +35,7 @@ use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
 use crate::systemd::Inherited;
 use conn::{Conn, ConnInfo, Stream};
+pub use conn::{Exchange, Progress};
 use worker::Worker;
 
 /// The version `version` and `stats` report: memcached's protocol level
@@ -284,6 +285,12 @@ impl Server {
     /// The `-o metrics_listen` address actually bound.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The state the threads will share; without listeners (no `-l`, `-p`,
+    /// `-s`, `-U`) a server is a store and its dispatch, as the fuzzer uses it.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// TCP addresses actually bound (port 0 resolved).

@@ -163,7 +163,8 @@ fn handle(
         };
         input = &input[consumed.min(input.len())..];
         match flow {
-            Flow::Continue => {}
+            // A datagram's session never sets `pause_above`: no pauses.
+            Flow::Continue | Flow::Pause => {}
             Flow::Close => break,
             Flow::Shutdown => return Some(Flow::Shutdown),
         }

@@ -119,9 +119,8 @@ impl TestServer {
             if self.exited() {
                 return false;
             }
-            if wait_for_port(self.addr, Duration::from_millis(100)) {
-                // Make sure it is our child that answered, not a squatter.
-                return !self.exited();
+            if wait_for_port(self.addr, Duration::from_millis(100)) && self.owns_listener() {
+                return true;
             }
             if Instant::now() >= deadline {
                 panic!(
@@ -132,6 +131,36 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Whether the spawned child holds the socket listening on our port.
+    /// Another daemon (a parallel test's, or anyone's on this machine) may
+    /// have bound the port between our probe and the child's bind: the child
+    /// then exits soon, but a connection to the port succeeds meanwhile.
+    fn owns_listener(&self) -> bool {
+        let Some(pid) = self.pid() else { return true };
+        let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+            return true; // No /proc: nothing to check against.
+        };
+        let local = format!("0100007F:{:04X}", self.addr.port());
+        let inodes: Vec<String> = table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                // st 0A is LISTEN; the inode is the tenth field.
+                (f.len() > 9 && f[1] == local && f[3] == "0A").then(|| f[9].to_string())
+            })
+            .collect();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|target| {
+                let target = target.to_string_lossy();
+                inodes.iter().any(|i| target == format!("socket:[{i}]"))
+            })
+        })
     }
 
     /// Whether a spawned server process has exited (never, in process).
@@ -244,12 +273,27 @@ impl Conn {
         }
     }
 
+    /// Wrap an already connected stream (5 s read timeout, Nagle off).
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Write all of `bytes` (one `write_all`; with Nagle off this is flushed).
     #[track_caller]
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream
             .write_all(bytes)
             .unwrap_or_else(|e| panic!("send failed: {e}"));
+    }
+
+    /// Write all of `bytes`, reporting failure instead of panicking.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
     }
 
     /// Read more bytes into the buffer; Ok(0) on EOF.
