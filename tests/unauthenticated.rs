@@ -99,6 +99,29 @@ fn ascii_auth_refuses_every_text_and_meta_command_before_login() {
     c.roundtrip(b"get s\r\n", b"CLIENT_ERROR unauthenticated\r\n");
 }
 
+/// Under `-Y` memcached speaks only text, so a binary packet is read as a
+/// text line (it ends at the first newline) and refused like any other
+/// command: no value, no side effect, whatever the opcode.
+#[test]
+fn ascii_auth_refuses_binary_packets_as_unauthenticated_text() {
+    let server = TestServer::start(&["-Y", file("ascii-bin", "alice:secret\n").to_str().unwrap()]);
+    let mut admin = server.conn();
+    admin.roundtrip(b"set auth 0 0 12\r\nalice secret\r\n", b"STORED\r\n");
+    seed(&mut admin);
+    for mut packet in binary_requests() {
+        packet.extend_from_slice(b"\r\n");
+        let mut c = server.conn();
+        c.send(&packet);
+        let line = c.read_line();
+        assert_eq!(
+            line, b"CLIENT_ERROR unauthenticated\r\n",
+            "opcode {:#04x}",
+            packet[1]
+        );
+    }
+    assert_untouched(&mut admin);
+}
+
 /// Every binary opcode but quit (0x07) and quitq (0x17), with the body its
 /// request takes, plus the SASL-free opcodes memcached knows.
 fn binary_requests() -> Vec<Vec<u8>> {
