@@ -14,18 +14,6 @@ use common::{Conn, TestServer};
 /// Concurrent connections opened by the many-connections test.
 const CONNS: u64 = 10_000;
 
-/// Resident set size of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS line");
-    kb * 1024
-}
-
 /// Raise this process's soft RLIMIT_NOFILE to at least `want` (up to the
 /// hard limit, or past it when privileged). Returns the new soft limit.
 fn raise_own_fd_limit(want: u64) -> u64 {
@@ -155,7 +143,7 @@ fn unread_100_mib_multiget_does_not_grow_rss() {
         writer.send(&value);
         writer.roundtrip(b"\r\n", b"STORED\r\n");
     }
-    let before = rss(pid);
+    let before = common::rss(pid);
     let keys: Vec<String> = (0..100).map(|i| format!("big{}", i % 10)).collect();
     let line = format!("get {}\r\n", keys.join(" "));
     let mut hog = TcpStream::connect(server.addr).unwrap();
@@ -188,7 +176,7 @@ fn unread_100_mib_multiget_does_not_grow_rss() {
         hits < 100,
         "{hits} values answered to a client that reads nothing"
     );
-    let during = rss(pid);
+    let during = common::rss(pid);
     eprintln!(
         "unread multiget: {hits} values answered, RSS {} KiB before, {} KiB while stalled",
         before >> 10,

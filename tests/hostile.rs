@@ -471,18 +471,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// Resident set size of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS line");
-    kb * 1024
-}
-
 /// Send `input` from a helper thread (the server may answer, or close,
 /// before it has read all of it) and read until `want` bytes have arrived
 /// or the server closes. Returns the bytes and whether it closed.
@@ -572,7 +560,7 @@ fn hostile_inputs_get_their_reply_and_leave_the_daemon_serving() {
         server.conn().assert_usable();
         assert!(!server.exited(), "{}: the daemon died", case.name);
         if !oracle {
-            let now = rss(pid);
+            let now = common::rss(pid);
             peak = peak.max(now);
             assert!(
                 now < RSS_BOUND,

@@ -7,18 +7,6 @@ use std::io::Write;
 
 use common::TestServer;
 
-/// Resident set size of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS line");
-    kb * 1024
-}
-
 #[test]
 fn filling_ten_times_the_limit_evicts_and_bounds_rss() {
     if common::is_memcached() {
@@ -60,7 +48,7 @@ fn filling_ten_times_the_limit_evicts_and_bounds_rss() {
         .find(|(k, _)| k == "total_malloced")
         .and_then(|(_, v)| v.parse().ok())
         .expect("total_malloced in stats slabs");
-    let rss = rss(pid);
+    let rss = common::rss(pid);
     eprintln!(
         "filled {items} items: curr_items {curr_items}, evictions {evictions}, total_malloced {malloced}, rss {} MiB",
         rss >> 20
