@@ -269,13 +269,16 @@ fn predict(m: &mut Model, op: &Op) -> Want {
         Op::Incr { key, delta, .. } => match m.live(*key) {
             None => Text(b"NOT_FOUND\r\n".to_vec()),
             Some(item) => {
-                let number = std::str::from_utf8(&item.value)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok());
-                match number {
-                    Some(n) if !item.value.is_empty() => {
+                match counter(&item.value) {
+                    Some(n) => {
                         let new = n.wrapping_add(*delta).to_string();
-                        item.value = new.clone().into_bytes();
+                        // memcached rewrites a result no longer than the old
+                        // value in place, padded with spaces to its length.
+                        let mut stored = new.clone().into_bytes();
+                        if stored.len() <= item.value.len() {
+                            stored.resize(item.value.len(), b' ');
+                        }
+                        item.value = stored;
                         Text(format!("{new}\r\n").into_bytes())
                     }
                     _ => Text(
@@ -527,4 +530,17 @@ proptest! {
         }
         run(&ops)?;
     }
+}
+
+/// A counter as memcached's `strtoull` reads it: digits up to the value's end
+/// or to a space (the values here have no leading space or sign).
+fn counter(v: &[u8]) -> Option<u64> {
+    let end = v
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(v.len());
+    if end == 0 || v.get(end).is_some_and(|&b| b != b' ') {
+        return None;
+    }
+    std::str::from_utf8(&v[..end]).ok()?.parse().ok()
 }

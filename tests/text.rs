@@ -248,6 +248,14 @@ fn data_cases() -> Vec<Case> {
         "incr non-numeric":
             b"set n_str 0 0 3\r\nabc\r\nincr n_str 1\r\ndecr n_str 1\r\n"
             => b"STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+        // Regression: the reference model found memcached reading a counter
+        // only up to the first space (its padding), whatever follows.
+        "incr reads up to a space":
+            b"set n_spx 0 0 3\r\n5 x\r\nincr n_spx 1\r\nget n_spx\r\n"
+            => b"STORED\r\n6\r\nVALUE n_spx 0 3\r\n6  \r\nEND\r\n",
+        "incr of a padded value after append":
+            b"set n_pa 0 0 3\r\n100\r\ndecr n_pa 95\r\nappend n_pa 0 0 1\r\n7\r\nincr n_pa 1\r\nget n_pa\r\n"
+            => b"STORED\r\n5\r\nSTORED\r\n6\r\nVALUE n_pa 0 4\r\n6   \r\nEND\r\n",
         "incr trailing garbage":
             b"set n_tg 0 0 3\r\n12a\r\nincr n_tg 1\r\n" => b"STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
         "incr empty value":

@@ -687,8 +687,10 @@ fn unlock(mut s: MutexGuard<'_, Stripe>) {
     }
 }
 
-/// A counter value as memcached reads it: decimal digits, optionally with
-/// leading whitespace or `+`, and trailing spaces (its own padding).
+/// A counter value as memcached reads it (`strtoull`): decimal digits,
+/// optionally after whitespace or `+`, ending at the value's end or at
+/// whitespace, after which anything may follow (its own padding, or
+/// `5 x`, which memcached counts as 5).
 fn parse_counter(v: &[u8]) -> Option<u64> {
     let start = v.iter().position(|b| !b.is_ascii_whitespace())?;
     let v = &v[start..];
@@ -697,7 +699,7 @@ fn parse_counter(v: &[u8]) -> Option<u64> {
         .iter()
         .position(|b| !b.is_ascii_digit())
         .unwrap_or(v.len());
-    if end == 0 || !v[end..].iter().all(|b| b.is_ascii_whitespace()) {
+    if end == 0 || v.get(end).is_some_and(|b| !b.is_ascii_whitespace()) {
         return None;
     }
     v[..end].iter().try_fold(0u64, |n, &d| {

@@ -295,6 +295,9 @@ fn counter_parsing() {
     assert_eq!(parse_counter(b""), None);
     assert_eq!(parse_counter(b"-1"), None);
     assert_eq!(parse_counter(b"1a"), None);
+    // memcached reads up to the first space: "5 x" counts as 5.
+    assert_eq!(parse_counter(b"5 x"), Some(5));
+    assert_eq!(parse_counter(b"0   5"), Some(0));
     assert_eq!(parse_counter(b"18446744073709551616"), None);
 }
 
