@@ -134,7 +134,10 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
     ] {
         w.stat(name, 0);
     }
-    w.stat("slabs_moved", store.items.slab_reassigns);
+    w.stat(
+        "slabs_moved",
+        store.segments_compacted + store.segments_evicted,
+    );
     w.stat("lru_crawler_running", 0);
     w.stat("lru_crawler_starts", 0);
     w.stat("lru_maintainer_juggles", 0);
@@ -357,7 +360,7 @@ fn slabs(shared: &Shared, out: &mut Vec<u8>) {
         }
         active += 1;
         let id = class as usize + 1;
-        let per_page = crate::store::PAGE_SIZE / size;
+        let per_page = cs.chunks_per_page;
         w.stat(format_args!("{id}:chunk_size"), size);
         w.stat(format_args!("{id}:chunks_per_page"), per_page);
         w.stat(format_args!("{id}:total_pages"), cs.pages);
