@@ -38,10 +38,9 @@ use super::words::{Bytes, WordWriter};
 /// Refers to a record: `(segment << off_bits) | word offset`.
 pub type Handle = u32;
 
-/// Header bytes every item is charged for in `-I` (the largest header
-/// without the optional words is 20 bytes; this keeps `-I` meaning what it
-/// meant with memcached-style headers).
-pub const HDR: usize = 24;
+/// Header bytes every item is charged for in `-I`: the largest header a
+/// record can have, so a record of an item within `-I` fits a segment.
+pub const HDR: usize = 28;
 
 /// Bytes of the fixed part of a record header.
 pub const BASE_HDR: usize = 20;
@@ -91,11 +90,6 @@ impl Header {
     /// Bytes the record covers, padding included.
     pub fn total(&self) -> usize {
         (self.hdr + self.nkey + self.nbytes).next_multiple_of(4)
-    }
-
-    /// memcached's item size: header, key and value.
-    pub fn size(&self) -> usize {
-        HDR + self.nkey + self.nbytes
     }
 }
 
@@ -227,8 +221,8 @@ pub struct Log {
     state: Mutex<LogState>,
     /// Segments the budget allows (`-m`, then `cache_memlimit`).
     limit: AtomicUsize,
-    /// Bytes of linked records, over all segments.
-    live: AtomicUsize,
+    /// The budget in bytes, as configured.
+    limit_bytes: AtomicUsize,
     /// Segments whose memory has been allocated.
     allocated: AtomicUsize,
     /// `LogState::in_use`, readable without the lock.
@@ -310,7 +304,8 @@ pub struct Victim {
 }
 
 impl Log {
-    /// A log of `limit` bytes in segments of at least `min_segment` bytes.
+    /// A log of `limit` bytes in segments of at least `min_segment` bytes
+    /// (the largest item, `-I`).
     pub fn new(limit: usize, min_segment: usize) -> Log {
         // Segments hold the largest item; beyond that, as few as keep
         // handles in 32 bits.
@@ -343,7 +338,7 @@ impl Log {
                 in_use: 0,
             }),
             limit: AtomicUsize::new(0),
-            live: AtomicUsize::new(0),
+            limit_bytes: AtomicUsize::new(limit),
             allocated: AtomicUsize::new(0),
             in_use: AtomicUsize::new(0),
             sealed_total: AtomicU64::new(0),
@@ -366,6 +361,12 @@ impl Log {
     pub fn set_limit(&self, bytes: usize) {
         let n = (bytes / self.seg_bytes).clamp(4, self.segs.len());
         self.limit.store(n, Ordering::Relaxed);
+        self.limit_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The budget as configured (`limit_maxbytes`).
+    pub fn limit_bytes(&self) -> usize {
+        self.limit_bytes.load(Ordering::Relaxed)
     }
 
     pub fn limit_segments(&self) -> usize {
@@ -376,8 +377,14 @@ impl Log {
         self.limit_segments() * self.seg_bytes
     }
 
+    /// Bytes of linked records, over all segments (summed when asked, so
+    /// linking touches no counter shared by the whole cache).
     pub fn live_bytes(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
+        let used = self.allocated.load(Ordering::Relaxed);
+        self.segs[..used]
+            .iter()
+            .map(|s| s.live.load(Ordering::Relaxed) as usize)
+            .sum()
     }
 
     pub fn allocated_bytes(&self) -> usize {
@@ -436,13 +443,11 @@ impl Log {
     pub fn add_live(&self, h: Handle, len: usize) {
         let seg = self.split(h).0 as usize;
         self.segs[seg].live.fetch_add(len as u32, Ordering::Relaxed);
-        self.live.fetch_add(len, Ordering::Relaxed);
     }
 
     pub fn sub_live(&self, h: Handle, len: usize) {
         let seg = self.split(h).0 as usize;
         self.segs[seg].live.fetch_sub(len as u32, Ordering::Relaxed);
-        self.live.fetch_sub(len, Ordering::Relaxed);
     }
 
     /// Whether writers should clean a segment before reserving: every

@@ -170,7 +170,7 @@ impl Cache {
         Cache {
             stripes,
             stripe_mask: n - 1,
-            log: Log::new(config.memory_limit, config.max_item_size + 4),
+            log: Log::new(config.memory_limit, config.max_item_size),
             clean: clean::Cleaner::default(),
             clock,
             flush_deadline: AtomicU32::new(0),
@@ -504,7 +504,7 @@ impl Cache {
     pub fn stats(&self) -> StoreStats {
         let (used, free) = self.log.segment_counts();
         let mut out = StoreStats {
-            limit_maxbytes: self.log.capacity() as u64,
+            limit_maxbytes: self.log.limit_bytes() as u64,
             total_malloced: self.log.allocated_bytes() as u64,
             total_pages: (self.log.allocated_bytes() / self.log.segment_bytes()) as u64,
             segment_bytes: self.log.segment_bytes() as u64,

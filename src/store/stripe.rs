@@ -32,7 +32,8 @@ pub const PIN_ABOVE: usize = 16 * 1024;
 pub struct StripeStats {
     pub curr_items: u64,
     pub total_items: u64,
-    /// Sum of header + key + value over live items (memcached's `bytes`).
+    /// Bytes of the records of live items: header, key, value, padding
+    /// (memcached's `bytes`).
     pub bytes: u64,
     pub evictions: u64,
     pub evicted_unfetched: u64,
@@ -329,7 +330,7 @@ impl Stripe {
         r.commit();
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
-        self.stats.bytes += hdr.size() as u64;
+        self.stats.bytes += hdr.total() as u64;
         self.check_index();
     }
 
@@ -341,7 +342,7 @@ impl Stripe {
         let hdr = log.header(h);
         log.sub_live(h, hdr.total());
         self.stats.curr_items -= 1;
-        self.stats.bytes -= hdr.size() as u64;
+        self.stats.bytes -= hdr.total() as u64;
     }
 
     pub fn reclaim(&mut self, log: &Log, hash: u64, h: Handle, hdr: &Header) {

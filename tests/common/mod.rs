@@ -76,7 +76,14 @@ impl TestServer {
     /// [`TestServer::spawn`] with extra environment variables for the child
     /// (e.g. systemd's `NOTIFY_SOCKET`).
     pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let bin = server_bin();
+        TestServer::spawn_bin(&server_bin(), args, env)
+    }
+
+    /// [`TestServer::spawn_env`] with a given binary: the side-by-side
+    /// tests start ferrocache and Debian's memcached in one test.
+    pub fn spawn_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let bin = bin.to_path_buf();
+        let memcached = bin.file_name().is_some_and(|n| n == "memcached");
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let mut cmd = Command::new(&bin);
@@ -89,7 +96,7 @@ impl TestServer {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             // memcached refuses to run as root without -u.
-            if is_memcached() && nix::unistd::geteuid().is_root() {
+            if memcached && nix::unistd::geteuid().is_root() {
                 cmd.args(["-u", "nobody"]);
             }
             let child = cmd
