@@ -1470,14 +1470,23 @@ fn run(args: &Args) -> Result<Results, String> {
     } else {
         args.requests
     };
-    let shared = Arc::new(Shared::new(budget));
+    // A warm-up is not bounded by --requests: the budget is set when the
+    // measured run starts. Without one, the run is measured from the first
+    // request (a reply before the control thread's switch would otherwise
+    // be left out, and a --requests run would wait for it forever).
+    let warmup = args.warmup > 0.0;
+    let shared = Arc::new(Shared::new(if warmup { u64::MAX } else { budget }));
+    if !warmup {
+        shared.phase.store(PHASE_MEASURE, Ordering::SeqCst);
+    }
     let mut measure_start = Instant::now();
     let mut stopped_on_evictions = false;
     let mut timeline = Timeline::default();
     let mut stopped_on_hit_ratio = false;
     let hist = run_phase(args, addr, &tls, &w, &enc, &shared, |s| {
-        if args.warmup > 0.0 {
+        if warmup {
             progress(s, args.quiet, "warmup", |t| t >= args.warmup);
+            s.budget.store(budget, Ordering::SeqCst);
         }
         measure_start = Instant::now();
         s.phase.store(PHASE_MEASURE, Ordering::SeqCst);
