@@ -1419,7 +1419,7 @@ fn run(args: &Args) -> Result<Results, String> {
         ));
     }
     if let Some(t) = args.timeline {
-        if !(t >= 0.1) {
+        if t.is_nan() || t < 0.1 {
             return Err("--timeline must be at least 0.1 s".into());
         }
     }
