@@ -466,7 +466,9 @@ def hit_ratio_workload(args, use_perf):
     log(f"{name}: {title}")
     common = ["--ratio", "0:1", "--pattern", "zipf", "--zipf-exponent", "0.99",
               "--keys", str(keys), "--key-size", "20", "--value-size", "100",
-              "--set-on-miss", "-c", "50", "-p", "16"]
+              "--set-on-miss", "-c", "50", "-p", "16", "-d", "0"]
+    # `-d 0`: the phases are bounded by their request counts alone (the
+    # generator's default 10 s duration used to cut them short).
     # Each phase draws a fresh key sequence (a window replaying the warm-up's
     # sequence would only hit); both servers see the same sequences.
     warm_args = common + ["--seed", "7", "-n", str(args.zipf_warmup)]
