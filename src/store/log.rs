@@ -179,7 +179,8 @@ fn write_filler(words: &[AtomicU32], len: usize) {
         w.word(0);
     }
     w.word((LONG as u32) << 8);
-    w.word((len - HDR) as u32);
+    // The filler's header is the base plus the long-length word.
+    w.word((len - BASE_HDR - 4) as u32);
     w.finish();
 }
 
