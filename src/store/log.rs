@@ -311,7 +311,7 @@ impl Log {
         // Segments hold the largest item; beyond that, as few as keep
         // handles in 32 bits.
         let mut seg_bytes = min_segment.next_multiple_of(64 << 10).max(1 << 20);
-        let max_limit = limit.max(1 << 30);
+        let max_limit = limit.saturating_mul(2).max(4 << 30);
         let mut off_bits = (seg_bytes / 4).next_power_of_two().trailing_zeros();
         while (max_limit / seg_bytes) >> (32 - off_bits) != 0 {
             seg_bytes *= 2;
