@@ -8,9 +8,12 @@
 
 pub mod binary;
 pub mod cluster_config;
+mod kind;
 pub mod meta;
 pub mod text;
 pub mod text_reply;
+
+pub use kind::CommandKind;
 
 /// Outcome of parsing one request from the front of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

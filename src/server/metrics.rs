@@ -16,97 +16,10 @@ use std::time::Duration;
 
 use super::report;
 use super::Shared;
-use crate::protocol::binary::{self, op};
-use crate::protocol::{meta, text};
+use crate::protocol::CommandKind;
 use crate::stats::{LATENCY_BOUNDS_NS, LATENCY_KINDS};
 
-/// Command labels of `ferrocache_command_duration_seconds`, indexed by
-/// [`text_kind`] and [`binary_kind`].
-pub const COMMANDS: [&str; 21] = [
-    "get",
-    "gets",
-    "gat",
-    "gats",
-    "set",
-    "add",
-    "replace",
-    "append",
-    "prepend",
-    "cas",
-    "delete",
-    "incr",
-    "decr",
-    "touch",
-    "flush_all",
-    "mg",
-    "ms",
-    "md",
-    "ma",
-    "mn",
-    "other",
-];
-const _: () = assert!(COMMANDS.len() <= LATENCY_KINDS);
-
-fn kind(name: &str) -> usize {
-    COMMANDS
-        .iter()
-        .position(|c| *c == name)
-        .unwrap_or(COMMANDS.len() - 1)
-}
-
-/// The histogram a text request is counted in.
-pub fn text_kind(req: &text::Request) -> usize {
-    use text::{Request as R, StoreCommand as S};
-    let name = match req {
-        R::Get { cas: false, .. } => "get",
-        R::Get { cas: true, .. } => "gets",
-        R::Gat { cas: false, .. } => "gat",
-        R::Gat { cas: true, .. } => "gats",
-        R::Store { command, .. } => match command {
-            S::Set => "set",
-            S::Add => "add",
-            S::Replace => "replace",
-            S::Append => "append",
-            S::Prepend => "prepend",
-            S::Cas => "cas",
-        },
-        R::Delete { .. } => "delete",
-        R::Arithmetic { incr: true, .. } => "incr",
-        R::Arithmetic { incr: false, .. } => "decr",
-        R::Touch { .. } => "touch",
-        R::FlushAll { .. } => "flush_all",
-        R::Meta(m) => match m.command {
-            meta::Command::Get => "mg",
-            meta::Command::Set => "ms",
-            meta::Command::Delete => "md",
-            meta::Command::Arithmetic => "ma",
-            meta::Command::Noop => "mn",
-            meta::Command::Debug => "other",
-        },
-        _ => "other",
-    };
-    kind(name)
-}
-
-/// The histogram a binary request is counted in.
-pub fn binary_kind(req: &binary::Request) -> usize {
-    let name = match req.opcode {
-        op::GET | op::GETQ | op::GETK | op::GETKQ => "get",
-        op::GAT | op::GATQ | op::GATK | op::GATKQ => "gat",
-        op::SET | op::SETQ => "set",
-        op::ADD | op::ADDQ => "add",
-        op::REPLACE | op::REPLACEQ => "replace",
-        op::APPEND | op::APPENDQ => "append",
-        op::PREPEND | op::PREPENDQ => "prepend",
-        op::DELETE | op::DELETEQ => "delete",
-        op::INCREMENT | op::INCREMENTQ => "incr",
-        op::DECREMENT | op::DECREMENTQ => "decr",
-        op::TOUCH => "touch",
-        op::FLUSH | op::FLUSHQ => "flush_all",
-        _ => "other",
-    };
-    kind(name)
-}
+const _: () = assert!(CommandKind::ALL.len() <= LATENCY_KINDS);
 
 /// Bind `-o metrics_listen` (at start-up, so a bad address is a start-up
 /// error).
@@ -723,7 +636,8 @@ fn latency(e: &mut Exposition, shared: &Shared) {
     );
     let threads = shared.stats.latencies();
     let bucket = format!("{name}_bucket");
-    for (k, command) in COMMANDS.iter().enumerate() {
+    for kind in CommandKind::ALL {
+        let (k, command) = (kind as usize, kind.name());
         let mut counts = [0u64; LATENCY_BOUNDS_NS.len() + 1];
         let mut sum_ns = 0u64;
         for t in &threads {

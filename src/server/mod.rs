@@ -2,10 +2,11 @@
 //! and the protocol code know nothing of this module.
 
 pub mod auth;
-mod binary_dispatch;
 mod cluster;
 mod conn;
-mod dispatch;
+mod exchange;
+mod exec;
+mod front;
 pub mod metrics;
 mod readbuf;
 mod report;
@@ -35,7 +36,7 @@ use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
 use crate::systemd::Inherited;
 use conn::{Conn, ConnInfo, Stream};
-pub use conn::{Exchange, Progress};
+pub use exchange::{Exchange, Progress};
 use worker::Worker;
 
 /// The version `version` and `stats` report: memcached's protocol level
