@@ -36,6 +36,8 @@
 //!
 //! `docs/architecture.md` explains the choices behind each.
 
+#![forbid(unsafe_code)]
+
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -19,6 +19,8 @@
 //! load starts, so the measured run sees only record encryption. There is
 //! no unverified mode.
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};

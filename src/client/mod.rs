@@ -38,7 +38,7 @@ pub use tls::{TlsConfig, TlsConfigBuilder};
 
 use crate::protocol::text::StoreCommand;
 use crate::protocol::text_reply::Reply;
-use crate::protocol::{Protocol, KEY_MAX_LENGTH};
+use crate::protocol::Protocol;
 
 /// What went wrong; never a panic.
 #[derive(Debug)]
@@ -912,7 +912,7 @@ impl Client {
 }
 
 fn check_key(key: &[u8]) -> Result<()> {
-    if key.is_empty() || key.len() > KEY_MAX_LENGTH || key.iter().any(|&b| b <= b' ' || b == 0x7f) {
+    if key.is_empty() || !crate::protocol::common::valid_key(key) {
         return Err(Error::InvalidKey);
     }
     Ok(())

@@ -8,8 +8,10 @@
 
 pub mod binary;
 pub mod cluster_config;
+pub mod common;
 mod kind;
 pub mod meta;
+mod number;
 pub mod text;
 pub mod text_reply;
 
@@ -49,5 +51,4 @@ impl Protocol {
     }
 }
 
-/// Longest key memcached accepts.
-pub const KEY_MAX_LENGTH: usize = 250;
+pub use common::KEY_MAX_LENGTH;

@@ -4,6 +4,7 @@
 pub mod auth;
 mod cluster;
 mod conn;
+mod conn_table;
 mod exchange;
 mod exec;
 mod front;
@@ -35,7 +36,8 @@ use crate::protocol::text;
 use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
 use crate::systemd::Inherited;
-use conn::{Conn, ConnInfo, Stream};
+use conn::{Conn, Stream};
+use conn_table::ConnInfo;
 pub use exchange::{Exchange, Progress};
 use worker::Worker;
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::conn::ConnState;
+use super::conn_table::ConnState;
 use super::Shared;
 use crate::config::ProtocolMode;
 use crate::stats::StatWriter;
