@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use ferrocache::protocol::binary::{PacketHeader, HEADER_LEN, RESPONSE_MAGIC};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -453,18 +454,10 @@ impl Encoder {
     }
 }
 
-/// The 24-byte binary request header: magic, opcode, key length, extras
-/// length, data type, vbucket, total body length, opaque, cas.
+/// The 24-byte binary request header (opaque and CAS 0).
 fn binary_header(out: &mut Vec<u8>, opcode: u8, key_len: usize, extras: u8, body: usize) {
-    out.push(0x80);
-    out.push(opcode);
-    out.extend_from_slice(&(key_len as u16).to_be_bytes());
-    out.push(extras);
-    out.push(0); // data type
-    out.extend_from_slice(&[0, 0]); // vbucket
-    out.extend_from_slice(&(body as u32).to_be_bytes());
-    out.extend_from_slice(&[0; 4]); // opaque
-    out.extend_from_slice(&[0; 8]); // cas
+    let extras = usize::from(extras);
+    PacketHeader::request(opcode, extras, key_len, body - extras - key_len).encode(out);
 }
 
 /// Malformed reply bytes: the connection cannot be trusted any more.
@@ -518,16 +511,15 @@ fn parse_binary_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, Garbage> {
     if buf.len() < 24 {
         return Ok(None);
     }
-    if buf[0] != 0x81 {
+    let h = PacketHeader::decode(buf);
+    if h.magic != RESPONSE_MAGIC {
         return Err(Garbage);
     }
-    let status = u16::from_be_bytes([buf[6], buf[7]]);
-    let body = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
-    let end = 24 + body;
+    let end = HEADER_LEN + h.body_len as usize;
     if buf.len() < end {
         return Ok(None);
     }
-    let reply = match (buf[1], status) {
+    let reply = match (h.opcode, h.status) {
         (BIN_GET, 0) => Reply::Hit,
         (BIN_GET, 1) => Reply::Miss,
         (BIN_SET, 0) => Reply::Stored,

@@ -2,10 +2,8 @@
 //! a 24-byte header, then extras, key and value. Sans-IO encode/decode; the
 //! connection reads whole frames.
 
-/// Request and response magic bytes.
-pub const REQUEST: u8 = 0x80;
-pub const RESPONSE: u8 = 0x81;
-pub const HEADER_LEN: usize = 24;
+use crate::protocol::binary::PacketHeader;
+pub use crate::protocol::binary::{HEADER_LEN, RESPONSE_MAGIC as RESPONSE};
 
 /// The opcodes the client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +91,15 @@ pub fn decode_header(h: &[u8; HEADER_LEN]) -> Result<Header, HeaderError> {
     if h[0] != RESPONSE {
         return Err(HeaderError::BadMagic(h[0]));
     }
+    let h = PacketHeader::decode(h);
     let header = Header {
-        opcode: h[1],
-        key_len: u16::from_be_bytes([h[2], h[3]]),
-        extras_len: h[4],
-        status: u16::from_be_bytes([h[6], h[7]]),
-        body_len: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
-        opaque: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-        cas: u64::from_be_bytes([h[16], h[17], h[18], h[19], h[20], h[21], h[22], h[23]]),
+        opcode: h.opcode,
+        key_len: h.key_len,
+        extras_len: h.extras_len,
+        status: h.status,
+        body_len: h.body_len,
+        opaque: h.opaque,
+        cas: h.cas,
     };
     if u32::from(header.extras_len) + u32::from(header.key_len) > header.body_len {
         return Err(HeaderError::BadLengths);
@@ -119,16 +118,12 @@ pub fn encode(
     cas: u64,
 ) {
     // Keys are at most 250 bytes and extras at most 20, checked by callers.
-    let body = extras.len() + key.len() + value.len();
-    out.push(REQUEST);
-    out.push(opcode as u8);
-    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    out.push(extras.len() as u8);
-    out.push(0); // data type
-    out.extend_from_slice(&[0, 0]); // vbucket
-    out.extend_from_slice(&(body as u32).to_be_bytes());
-    out.extend_from_slice(&opaque.to_be_bytes());
-    out.extend_from_slice(&cas.to_be_bytes());
+    PacketHeader {
+        opaque,
+        cas,
+        ..PacketHeader::request(opcode as u8, extras.len(), key.len(), value.len())
+    }
+    .encode(out);
     out.extend_from_slice(extras);
     out.extend_from_slice(key);
     out.extend_from_slice(value);
