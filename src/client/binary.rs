@@ -2,38 +2,40 @@
 //! a 24-byte header, then extras, key and value. Sans-IO encode/decode; the
 //! connection reads whole frames.
 
-use crate::protocol::binary::PacketHeader;
+use crate::protocol::binary::{op, PacketHeader};
 pub use crate::protocol::binary::{HEADER_LEN, RESPONSE_MAGIC as RESPONSE};
 
 /// The opcodes the client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Opcode {
-    Get = 0x00,
-    Set = 0x01,
-    Add = 0x02,
-    Replace = 0x03,
-    Delete = 0x04,
-    Increment = 0x05,
-    Decrement = 0x06,
-    Flush = 0x08,
-    Noop = 0x0a,
-    Version = 0x0b,
-    GetKQ = 0x0d,
-    Append = 0x0e,
-    Prepend = 0x0f,
-    Stat = 0x10,
-    Touch = 0x1c,
-    Gat = 0x1d,
+    Get = op::GET,
+    Set = op::SET,
+    Add = op::ADD,
+    Replace = op::REPLACE,
+    Delete = op::DELETE,
+    Increment = op::INCREMENT,
+    Decrement = op::DECREMENT,
+    Flush = op::FLUSH,
+    Noop = op::NOOP,
+    Version = op::VERSION,
+    GetKQ = op::GETKQ,
+    Append = op::APPEND,
+    Prepend = op::PREPEND,
+    Stat = op::STAT,
+    Touch = op::TOUCH,
+    Gat = op::GAT,
 }
 
 /// Response status codes the client tells apart.
 pub mod status {
-    pub const OK: u16 = 0x00;
-    pub const KEY_NOT_FOUND: u16 = 0x01;
-    pub const KEY_EXISTS: u16 = 0x02;
-    pub const NOT_STORED: u16 = 0x05;
-    pub const UNKNOWN_COMMAND: u16 = 0x81;
+    use crate::protocol::binary::ResponseStatus as S;
+
+    pub const OK: u16 = S::Success as u16;
+    pub const KEY_NOT_FOUND: u16 = S::NotFound as u16;
+    pub const KEY_EXISTS: u16 = S::Exists as u16;
+    pub const NOT_STORED: u16 = S::NotStored as u16;
+    pub const UNKNOWN_COMMAND: u16 = S::UnknownCommand as u16;
 }
 
 /// A decoded response header.

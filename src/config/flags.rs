@@ -1,5 +1,5 @@
 //! The command line as clap sees it: every memcached 1.6 flag, values kept
-//! as strings so [`super::validate`] reports each problem in one line that
+//! as strings so `validate` reports each problem in one line that
 //! names the flag; and the value parsers (sizes, integers) the checks use.
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The `-o` sub-options: one table says, for each, how it takes its value
 //! and whether ferrocache uses it or accepts and ignores it (for memcached
-//! compatibility); [`parse_extended`] checks them against memcached's
+//! compatibility); `parse_extended` checks them against memcached's
 //! rules.
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! One client connection: its socket, read buffer and reply buffer.
 //!
-//! The connection owns the bytes; the protocol code parses them in place and
-//! the dispatch appends replies. A worker drives it with [`Conn::drive`].
+//! The connection owns the bytes; its [`Exchange`] parses them in place and
+//! the front ends append replies. A worker drives it with [`Conn::drive`].
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;

@@ -52,7 +52,7 @@ pub enum Progress {
 }
 
 /// The socket-free half of a connection: protocol detection, parsing and
-/// dispatch over the bytes read so far. [`Conn`] runs it on its read
+/// execution over the bytes read so far. `Conn` runs it on its read
 /// buffer; the whole-connection fuzz target runs it on plain bytes.
 #[derive(Debug)]
 pub struct Exchange {

@@ -5,7 +5,7 @@
 //! listener on its own thread, off the event loops: one request per
 //! connection, `Connection: close`.
 //!
-//! The figures are the typed snapshots of [`super::report`] (the `stats`
+//! The figures are the typed snapshots of `super::report` (the `stats`
 //! groups), rendered here from the same values `stats` prints, so `stats`
 //! and `/metrics` can never disagree.
 

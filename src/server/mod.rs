@@ -291,7 +291,7 @@ impl Server {
     }
 
     /// The state the threads will share; without listeners (no `-l`, `-p`,
-    /// `-s`, `-U`) a server is a store and its dispatch, as the fuzzer uses it.
+    /// `-s`, `-U`) a server is a store and its execution layer, as the fuzzer uses it.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -1,6 +1,7 @@
-//! The meta commands' half of the dispatch: one `match` from a
-//! [`meta::Request`] to store calls and reply bytes, in memcached 1.6.18's
-//! format (`proto_text.c`: `process_mget_command` and its siblings).
+//! The meta commands' front end: a [`Request`] (`mg ms md ma mn me`)
+//! becomes execution-layer operations; their outcomes become reply bytes in
+//! memcached 1.6.18's format (`proto_text.c`: `process_mget_command` and
+//! its siblings).
 //!
 //! Return flags are written in request order; `mg` appends `Z`, `X`, `W`
 //! last. Quiet mode (`q`) hides only the nominal reply: `EN` for `mg`, `HD`
