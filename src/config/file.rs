@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::flags::flag_id;
-use super::ConfigError;
+use super::settings::ConfigError;
 
 /// What a config file said beyond plain options.
 pub(super) struct ConfigFile {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{error::ErrorKind, ArgAction, CommandFactory, Parser};
 
-use super::{ConfigError, ConfigErrorKind, MIB};
+use super::settings::{ConfigError, ConfigErrorKind, MIB};
 
 const AFTER_HELP: &str = "\
 Extended options (-o key[=value],...; repeatable), as in memcached 1.6:

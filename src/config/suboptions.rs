@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::flags::{parse_size, parse_uint};
-use super::{ConfigError, Extended, MIB};
+use super::settings::{ConfigError, Extended, MIB};
 
 /// How a known `-o` sub-option takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use super::suboptions::{SubKind, SUBOPTIONS};
 use super::*;
 

@@ -2,8 +2,8 @@
 //! the cross-flag rules, with memcached 1.6.18's messages.
 
 use super::flags::{parse_size, parse_uint, to_usize, Cli};
+use super::settings::*;
 use super::suboptions::parse_extended;
-use super::*;
 
 pub(super) fn build(cli: Cli) -> Result<Config, ConfigError> {
     if cli.license {

@@ -6,8 +6,7 @@
 //! buffering) the body it claims; then it borrows key and value from the
 //! buffer. [`Response`] writes reply packets.
 
-use super::common::Limits;
-use super::{Status, BINARY_REQUEST_MAGIC, KEY_MAX_LENGTH};
+use super::common::{Limits, Status, BINARY_REQUEST_MAGIC, KEY_MAX_LENGTH};
 
 /// Size of every request and response header.
 pub const HEADER_LEN: usize = 24;

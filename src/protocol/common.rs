@@ -1,7 +1,43 @@
-//! What the text and meta protocols share: how a line splits into tokens,
-//! which keys are accepted, the limits the parsers need, and the error
-//! kinds that become memcached's replies. Both import it; neither imports
-//! the other for it (the client checks keys with the same rule).
+//! The protocols' shared vocabulary: the parse [`Status`], which
+//! [`Protocol`] a connection speaks, and what the text and meta protocols
+//! share: how a line splits into tokens, which keys are accepted, the
+//! limits the parsers need, and the error kinds that become memcached's
+//! replies. Both import it; neither imports the other for it (the client
+//! checks keys with the same rule).
+
+/// Outcome of parsing one request from the front of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A whole request, and how many bytes of the stream it occupies.
+    ///
+    /// The count may exceed the buffer's length: a request whose payload is
+    /// refused up front (an item too large for the cache) still owns its data
+    /// block, which the connection discards as it arrives.
+    Complete(T, usize),
+    /// The buffer holds only the start of a request.
+    Incomplete,
+}
+
+/// Which protocol a connection speaks, decided by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Text,
+    Binary,
+}
+
+/// The binary protocol's request magic byte.
+pub const BINARY_REQUEST_MAGIC: u8 = 0x80;
+
+impl Protocol {
+    /// memcached's rule: a first byte of 0x80 means binary, anything else text.
+    pub fn detect(first_byte: u8) -> Protocol {
+        if first_byte == BINARY_REQUEST_MAGIC {
+            Protocol::Binary
+        } else {
+            Protocol::Text
+        }
+    }
+}
 
 /// Longest key memcached accepts.
 pub const KEY_MAX_LENGTH: usize = 250;
@@ -22,7 +58,7 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
-    /// Bytes the bad request occupies (like [`super::Status::Complete`]'s count, it
+    /// Bytes the bad request occupies (like [`Status::Complete`]'s count, it
     /// may exceed the buffer when a data block is being swallowed).
     pub consumed: usize,
     /// The request asked for `noreply`, and memcached suppresses this error.

@@ -12,9 +12,8 @@
 //! (explicit new CAS, all of `mg ms md ma`) and `x` (`md`: drop the value,
 //! keep the item). 1.6.18 answers both with an invalid-flag error.
 
-use super::common::{tokens, valid_key, Error, ErrorKind, Limits, KEY_MAX_LENGTH};
+use super::common::{tokens, valid_key, Error, ErrorKind, Limits, Status, KEY_MAX_LENGTH};
 use super::number::{safe_strtol, safe_strtoul, safe_strtoull};
-use super::Status;
 
 /// Longest decoded binary key: 250 base64 characters hold 187 bytes.
 pub const BINARY_KEY_MAX: usize = KEY_MAX_LENGTH / 4 * 3 + 1;

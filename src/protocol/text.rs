@@ -3,9 +3,8 @@
 //! [`parse`] reads one command line (and, for storage commands, its data
 //! block) from the front of a buffer. Requests borrow from the buffer.
 
-use super::common::{tokens, valid_key, KEY_MAX_LENGTH};
+use super::common::{tokens, valid_key, Status, KEY_MAX_LENGTH};
 use super::number;
-use super::Status;
 
 pub use super::common::{Error, ErrorKind, Limits};
 
