@@ -14,8 +14,8 @@ use mio::{Interest, Registry, Token};
 
 use super::conn_table::{ConnInfo, ConnState};
 use super::exchange::{Exchange, Progress, WBUF_HIGH};
+use super::shared::Shared;
 use super::tls::TlsStream;
-use super::Shared;
 use crate::protocol::{binary, Protocol};
 use crate::stats::ThreadStats;
 

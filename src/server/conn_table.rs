@@ -40,3 +40,33 @@ impl ConnState {
         }
     }
 }
+
+/// A listening socket as `stats conns` shows it.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub fd: i32,
+    pub addr: String,
+    pub udp: bool,
+    /// When it was opened (memcached's `last_cmd_time` for a listener).
+    pub since: u32,
+}
+
+impl Endpoint {
+    pub fn listening(fd: i32, addr: String, since: u32) -> Endpoint {
+        Endpoint {
+            fd,
+            addr,
+            udp: false,
+            since,
+        }
+    }
+
+    pub fn udp(fd: i32, addr: std::net::SocketAddr, since: u32) -> Endpoint {
+        Endpoint {
+            fd,
+            addr: format!("udp:{addr}"),
+            udp: true,
+            since,
+        }
+    }
+}

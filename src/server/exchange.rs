@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::exec::{Exec, Flow, Session};
 use super::front;
-use super::Shared;
+use super::shared::Shared;
 use crate::config::ProtocolMode;
 use crate::protocol::{binary, text, CommandKind, Protocol, Status};
 use crate::stats::ThreadStats;

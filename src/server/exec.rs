@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use super::auth::{AsciiAuth, SaslReply};
-use super::Shared;
+use super::shared::Shared;
 use crate::stats::ThreadStats;
 use crate::store::{
     DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, ItemView, ReadOptions,

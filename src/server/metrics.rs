@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::report::{self, Group, Stat};
-use super::Shared;
+use super::shared::Shared;
 use crate::protocol::CommandKind;
 use crate::stats::{LATENCY_BOUNDS_NS, LATENCY_KINDS};
 

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use super::conn_table::ConnState;
-use super::Shared;
+use super::shared::{Shared, VERSION};
 use crate::config::ProtocolMode;
 use crate::stats::StatWriter;
 
@@ -208,7 +208,7 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("pid", std::process::id());
     w.stat("uptime", clock.now().saturating_sub(2));
     w.stat("time", clock.unix_now());
-    w.stat("version", super::VERSION);
+    w.stat("version", VERSION);
     w.stat("libevent", "mio");
     w.stat("pointer_size", usize::BITS);
     w.stat("rusage_user", Value::CpuTime(user.0, user.1));
@@ -536,36 +536,6 @@ fn slabs(shared: &Shared) -> Snapshot {
     w.stat("active_slabs", active as u64);
     w.stat("total_malloced", shared.cache.stats().total_malloced);
     w
-}
-
-/// A listening socket as `stats conns` shows it.
-#[derive(Debug)]
-pub struct Endpoint {
-    fd: i32,
-    addr: String,
-    udp: bool,
-    /// When it was opened (memcached's `last_cmd_time` for a listener).
-    since: u32,
-}
-
-impl Endpoint {
-    pub fn listening(fd: i32, addr: String, since: u32) -> Endpoint {
-        Endpoint {
-            fd,
-            addr,
-            udp: false,
-            since,
-        }
-    }
-
-    pub fn udp(fd: i32, addr: std::net::SocketAddr, since: u32) -> Endpoint {
-        Endpoint {
-            fd,
-            addr: format!("udp:{addr}"),
-            udp: true,
-            since,
-        }
-    }
 }
 
 /// `stats conns`: listeners, UDP sockets and connections in descriptor

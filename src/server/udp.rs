@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange::{Exchange, Progress};
-use super::Shared;
+use super::shared::Shared;
 use crate::protocol::Protocol;
 
 pub const HEADER: usize = 8;

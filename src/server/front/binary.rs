@@ -242,7 +242,7 @@ pub fn binary(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>)
         },
         Command::Noop => ok(out, 0),
         Command::Version => {
-            resp(S::Success, 0).write(out, &[], &[], crate::server::VERSION.as_bytes());
+            resp(S::Success, 0).write(out, &[], &[], crate::server::shared::VERSION.as_bytes());
         }
         Command::Stat { group } => stats_packets(ex, &req, group, out),
         Command::SaslList => match &ex.shared.auth.sasl {

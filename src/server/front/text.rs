@@ -193,7 +193,7 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
         },
         Request::Version => {
             out.extend_from_slice(b"VERSION ");
-            out.extend_from_slice(crate::server::VERSION.as_bytes());
+            out.extend_from_slice(crate::server::shared::VERSION.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         Request::Verbosity { noreply } => reply(out, noreply, b"OK\r\n"),
