@@ -39,16 +39,7 @@ pub mod status {
 }
 
 /// A decoded response header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub opcode: u8,
-    pub key_len: u16,
-    pub extras_len: u8,
-    pub status: u16,
-    pub body_len: u32,
-    pub opaque: u32,
-    pub cas: u64,
-}
+pub type Header = PacketHeader;
 
 /// One response: header and body, split.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,16 +84,7 @@ pub fn decode_header(h: &[u8; HEADER_LEN]) -> Result<Header, HeaderError> {
     if h[0] != RESPONSE {
         return Err(HeaderError::BadMagic(h[0]));
     }
-    let h = PacketHeader::decode(h);
-    let header = Header {
-        opcode: h.opcode,
-        key_len: h.key_len,
-        extras_len: h.extras_len,
-        status: h.status,
-        body_len: h.body_len,
-        opaque: h.opaque,
-        cas: h.cas,
-    };
+    let header = PacketHeader::decode(h);
     if u32::from(header.extras_len) + u32::from(header.key_len) > header.body_len {
         return Err(HeaderError::BadLengths);
     }

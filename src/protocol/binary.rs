@@ -140,6 +140,12 @@ impl PacketHeader {
         out.extend_from_slice(&self.cas.to_be_bytes());
     }
 
+    /// Bytes of value the body holds besides extras and key (the parser
+    /// checked that they fit).
+    fn value_len(&self) -> usize {
+        self.body_len as usize - self.key_len as usize - self.extras_len as usize
+    }
+
     /// The header of a request with these parts (vbucket 0).
     pub fn request(opcode: u8, extras: usize, key: usize, value: usize) -> PacketHeader {
         PacketHeader {
@@ -153,35 +159,8 @@ impl PacketHeader {
     }
 }
 
-/// The fixed header of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub opcode: u8,
-    pub key_len: u16,
-    pub extras_len: u8,
-    pub body_len: u32,
-    pub opaque: u32,
-    pub cas: u64,
-}
-
-impl Header {
-    /// Decode the first [`HEADER_LEN`] bytes (the caller checked the length).
-    fn decode(b: &[u8]) -> Header {
-        let h = PacketHeader::decode(b);
-        Header {
-            opcode: h.opcode,
-            key_len: h.key_len,
-            extras_len: h.extras_len,
-            body_len: h.body_len,
-            opaque: h.opaque,
-            cas: h.cas,
-        }
-    }
-
-    fn value_len(&self) -> usize {
-        self.body_len as usize - self.key_len as usize - self.extras_len as usize
-    }
-}
+/// The fixed header of a request (its `status` is the vbucket, unused).
+pub type Header = PacketHeader;
 
 /// set / add / replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
