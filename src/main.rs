@@ -1,6 +1,8 @@
 //! The `ferrocache` daemon: parse memcached's flags, bind, serve until a
 //! signal or `shutdown` stops it.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

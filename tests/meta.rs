@@ -450,3 +450,38 @@ fn beyond_1_6_18_explicit_cas_and_drop_value() {
         ),
     ]);
 }
+
+/// Regression: `mg <key> v u` whose value did not fit the reply buffer's
+/// free room was read again through a path that bumped the item, so `u`
+/// was ignored for values that arrive while the buffer is partly full.
+#[test]
+fn meta_get_no_bump_holds_when_the_value_does_not_fit_the_reply_buffer() {
+    let server = TestServer::start(&[]);
+    let mut c = server.conn();
+    // Small items (copied under the lock), each most of a 16 KiB reply
+    // buffer: the second reply of one batch cannot fit beside the first.
+    let value = vec![b'v'; 12_000];
+    for key in ["nb_fill", "nb_item"] {
+        let mut set = format!("ms {key} {}\r\n", value.len()).into_bytes();
+        set.extend_from_slice(&value);
+        set.extend_from_slice(b"\r\n");
+        c.roundtrip(&set, b"HD\r\n");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    // One batch: the first value fills the reply buffer, the second is
+    // read with `u` (no bump) and must wait for room.
+    c.send(b"mg nb_fill v\r\nmg nb_item v u\r\n");
+    for _ in 0..2 {
+        assert_eq!(c.read_line(), b"VA 12000\r\n");
+        assert_eq!(c.read_exact_bytes(value.len() + 2).len(), value.len() + 2);
+    }
+    // `l`: seconds since the access before this one, which was the set.
+    c.send(b"mg nb_item l\r\n");
+    let line = c.read_line();
+    let idle: u64 = flag_value(&line, b'l').parse().unwrap();
+    assert!(
+        idle >= 2,
+        "the no-bump read bumped the item: {}",
+        show(&line)
+    );
+}

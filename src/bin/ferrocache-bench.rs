@@ -19,6 +19,8 @@
 //! load starts, so the measured run sees only record encryption. There is
 //! no unverified mode.
 
+#![forbid(unsafe_code)]
+
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
@@ -29,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use ferrocache::protocol::binary::{PacketHeader, HEADER_LEN, RESPONSE_MAGIC};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -640,18 +643,10 @@ fn push_decimal(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&digits[i..]);
 }
 
-/// The 24-byte binary request header: magic, opcode, key length, extras
-/// length, data type, vbucket, total body length, opaque, cas.
+/// The 24-byte binary request header (opaque and CAS 0).
 fn binary_header(out: &mut Vec<u8>, opcode: u8, key_len: usize, extras: u8, body: usize) {
-    out.push(0x80);
-    out.push(opcode);
-    out.extend_from_slice(&(key_len as u16).to_be_bytes());
-    out.push(extras);
-    out.push(0); // data type
-    out.extend_from_slice(&[0, 0]); // vbucket
-    out.extend_from_slice(&(body as u32).to_be_bytes());
-    out.extend_from_slice(&[0; 4]); // opaque
-    out.extend_from_slice(&[0; 8]); // cas
+    let extras = usize::from(extras);
+    PacketHeader::request(opcode, extras, key_len, body - extras - key_len).encode(out);
 }
 
 /// Malformed reply bytes: the connection cannot be trusted any more.
@@ -705,18 +700,20 @@ fn parse_binary_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, Garbage> {
     if buf.len() < 24 {
         return Ok(None);
     }
-    if buf[0] != 0x81 {
+    let h = PacketHeader::decode(buf);
+    if h.magic != RESPONSE_MAGIC {
         return Err(Garbage);
     }
-    let key_len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
-    let extras = buf[4] as usize;
-    let status = u16::from_be_bytes([buf[6], buf[7]]);
-    let body = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
-    let end = 24 + body;
+    let (key_len, extras, body) = (
+        h.key_len as usize,
+        h.extras_len as usize,
+        h.body_len as usize,
+    );
+    let end = HEADER_LEN + body;
     if buf.len() < end {
         return Ok(None);
     }
-    let reply = match (buf[1], status) {
+    let reply = match (h.opcode, h.status) {
         (BIN_GET, 0) => Reply::Hit(body.checked_sub(extras + key_len).ok_or(Garbage)?),
         (BIN_GET, 1) => Reply::Miss,
         (BIN_SET, 0) => Reply::Stored,

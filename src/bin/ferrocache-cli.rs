@@ -7,6 +7,8 @@
 //! 69 no server reachable; 76 a server error or unexpected reply; 77 the
 //! TLS session was refused.
 
+#![forbid(unsafe_code)]
+
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

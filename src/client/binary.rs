@@ -2,53 +2,44 @@
 //! a 24-byte header, then extras, key and value. Sans-IO encode/decode; the
 //! connection reads whole frames.
 
-/// Request and response magic bytes.
-pub const REQUEST: u8 = 0x80;
-pub const RESPONSE: u8 = 0x81;
-pub const HEADER_LEN: usize = 24;
+use crate::protocol::binary::{op, PacketHeader};
+pub use crate::protocol::binary::{HEADER_LEN, RESPONSE_MAGIC as RESPONSE};
 
 /// The opcodes the client sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Opcode {
-    Get = 0x00,
-    Set = 0x01,
-    Add = 0x02,
-    Replace = 0x03,
-    Delete = 0x04,
-    Increment = 0x05,
-    Decrement = 0x06,
-    Flush = 0x08,
-    Noop = 0x0a,
-    Version = 0x0b,
-    GetKQ = 0x0d,
-    Append = 0x0e,
-    Prepend = 0x0f,
-    Stat = 0x10,
-    Touch = 0x1c,
-    Gat = 0x1d,
+    Get = op::GET,
+    Set = op::SET,
+    Add = op::ADD,
+    Replace = op::REPLACE,
+    Delete = op::DELETE,
+    Increment = op::INCREMENT,
+    Decrement = op::DECREMENT,
+    Flush = op::FLUSH,
+    Noop = op::NOOP,
+    Version = op::VERSION,
+    GetKQ = op::GETKQ,
+    Append = op::APPEND,
+    Prepend = op::PREPEND,
+    Stat = op::STAT,
+    Touch = op::TOUCH,
+    Gat = op::GAT,
 }
 
 /// Response status codes the client tells apart.
 pub mod status {
-    pub const OK: u16 = 0x00;
-    pub const KEY_NOT_FOUND: u16 = 0x01;
-    pub const KEY_EXISTS: u16 = 0x02;
-    pub const NOT_STORED: u16 = 0x05;
-    pub const UNKNOWN_COMMAND: u16 = 0x81;
+    use crate::protocol::binary::ResponseStatus as S;
+
+    pub const OK: u16 = S::Success as u16;
+    pub const KEY_NOT_FOUND: u16 = S::NotFound as u16;
+    pub const KEY_EXISTS: u16 = S::Exists as u16;
+    pub const NOT_STORED: u16 = S::NotStored as u16;
+    pub const UNKNOWN_COMMAND: u16 = S::UnknownCommand as u16;
 }
 
 /// A decoded response header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub opcode: u8,
-    pub key_len: u16,
-    pub extras_len: u8,
-    pub status: u16,
-    pub body_len: u32,
-    pub opaque: u32,
-    pub cas: u64,
-}
+pub type Header = PacketHeader;
 
 /// One response: header and body, split.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,15 +84,7 @@ pub fn decode_header(h: &[u8; HEADER_LEN]) -> Result<Header, HeaderError> {
     if h[0] != RESPONSE {
         return Err(HeaderError::BadMagic(h[0]));
     }
-    let header = Header {
-        opcode: h[1],
-        key_len: u16::from_be_bytes([h[2], h[3]]),
-        extras_len: h[4],
-        status: u16::from_be_bytes([h[6], h[7]]),
-        body_len: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
-        opaque: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
-        cas: u64::from_be_bytes([h[16], h[17], h[18], h[19], h[20], h[21], h[22], h[23]]),
-    };
+    let header = PacketHeader::decode(h);
     if u32::from(header.extras_len) + u32::from(header.key_len) > header.body_len {
         return Err(HeaderError::BadLengths);
     }
@@ -119,16 +102,12 @@ pub fn encode(
     cas: u64,
 ) {
     // Keys are at most 250 bytes and extras at most 20, checked by callers.
-    let body = extras.len() + key.len() + value.len();
-    out.push(REQUEST);
-    out.push(opcode as u8);
-    out.extend_from_slice(&(key.len() as u16).to_be_bytes());
-    out.push(extras.len() as u8);
-    out.push(0); // data type
-    out.extend_from_slice(&[0, 0]); // vbucket
-    out.extend_from_slice(&(body as u32).to_be_bytes());
-    out.extend_from_slice(&opaque.to_be_bytes());
-    out.extend_from_slice(&cas.to_be_bytes());
+    PacketHeader {
+        opaque,
+        cas,
+        ..PacketHeader::request(opcode as u8, extras.len(), key.len(), value.len())
+    }
+    .encode(out);
     out.extend_from_slice(extras);
     out.extend_from_slice(key);
     out.extend_from_slice(value);

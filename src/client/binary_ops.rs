@@ -2,7 +2,7 @@
 
 use super::binary::{self, status, Frame, Opcode};
 use super::pool::Connection;
-use super::{Batch, CasOutcome, Error, Item, Result};
+use super::types::{Batch, CasOutcome, Error, Item, Result};
 use crate::protocol::text::StoreCommand;
 
 /// Send one request and read its response.

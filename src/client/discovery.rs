@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use super::pool::Connection;
-use super::{unexpected, Addr, Error, Result, ServerSpec, Timeouts, TlsConfig};
+use super::tls::TlsConfig;
+use super::types::{unexpected, Addr, Error, Result, ServerSpec, Timeouts};
 use crate::protocol::cluster_config::{self, ClusterConfig};
 use crate::protocol::text_reply::Reply;
 

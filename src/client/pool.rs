@@ -12,7 +12,7 @@ use rustls::{ClientConnection, StreamOwned};
 
 use super::binary::{self, Frame, HEADER_LEN};
 use super::tls::{self, TlsConfig};
-use super::{Addr, Error, Timeouts};
+use super::types::{Addr, Error, Timeouts};
 use crate::protocol::text_reply::{self, Reply};
 use crate::protocol::Status;
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
 
-use super::{Error, Result};
+use super::types::{Error, Result};
 use crate::pem::{read_certs, read_key};
 
 /// Where system-wide trusted CAs live, as one PEM bundle (Debian and
@@ -207,4 +207,15 @@ pub(super) fn describe(e: &rustls::Error) -> String {
         _ => "",
     };
     format!("{e}{hint}")
+}
+
+impl From<io::Error> for Error {
+    /// rustls reports a refused session (a bad certificate, an alert from
+    /// the server) through the stream's IO error; say so.
+    fn from(e: io::Error) -> Self {
+        match rustls_error(&e) {
+            Some(t) => Error::Tls(describe(t)),
+            None => Error::Io(e),
+        }
+    }
 }

@@ -6,8 +6,7 @@
 //! buffering) the body it claims; then it borrows key and value from the
 //! buffer. [`Response`] writes reply packets.
 
-use super::text::Limits;
-use super::{Status, BINARY_REQUEST_MAGIC, KEY_MAX_LENGTH};
+use super::common::{Limits, Status, BINARY_REQUEST_MAGIC, KEY_MAX_LENGTH};
 
 /// Size of every request and response header.
 pub const HEADER_LEN: usize = 24;
@@ -93,34 +92,75 @@ impl ResponseStatus {
     }
 }
 
-/// The fixed header of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+/// The 24-byte header every packet starts with, request or response: the
+/// one encoder and decoder of binary headers (the server, the client
+/// library and `ferrocache-bench` all use it).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PacketHeader {
+    /// [`BINARY_REQUEST_MAGIC`] or [`RESPONSE_MAGIC`].
+    pub magic: u8,
     pub opcode: u8,
     pub key_len: u16,
     pub extras_len: u8,
+    /// The vbucket of a request, the status of a response.
+    pub status: u16,
+    /// Extras, key and value together.
     pub body_len: u32,
     pub opaque: u32,
     pub cas: u64,
 }
 
-impl Header {
+impl PacketHeader {
     /// Decode the first [`HEADER_LEN`] bytes (the caller checked the length).
-    fn decode(b: &[u8]) -> Header {
-        Header {
+    pub fn decode(b: &[u8]) -> PacketHeader {
+        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        PacketHeader {
+            magic: b[0],
             opcode: b[1],
-            key_len: u16::from_be_bytes([b[2], b[3]]),
+            key_len: u16_at(2),
             extras_len: b[4],
-            body_len: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-            opaque: u32::from_be_bytes([b[12], b[13], b[14], b[15]]),
-            cas: u64::from_be_bytes([b[16], b[17], b[18], b[19], b[20], b[21], b[22], b[23]]),
+            status: u16_at(6),
+            body_len: u32_at(8),
+            opaque: u32_at(12),
+            cas: u64::from(u32_at(16)) << 32 | u64::from(u32_at(20)),
         }
     }
 
+    /// Append the header (data type 0: raw bytes).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.magic);
+        out.push(self.opcode);
+        out.extend_from_slice(&self.key_len.to_be_bytes());
+        out.push(self.extras_len);
+        out.push(0);
+        out.extend_from_slice(&self.status.to_be_bytes());
+        out.extend_from_slice(&self.body_len.to_be_bytes());
+        out.extend_from_slice(&self.opaque.to_be_bytes());
+        out.extend_from_slice(&self.cas.to_be_bytes());
+    }
+
+    /// Bytes of value the body holds besides extras and key (the parser
+    /// checked that they fit).
     fn value_len(&self) -> usize {
         self.body_len as usize - self.key_len as usize - self.extras_len as usize
     }
+
+    /// The header of a request with these parts (vbucket 0).
+    pub fn request(opcode: u8, extras: usize, key: usize, value: usize) -> PacketHeader {
+        PacketHeader {
+            magic: BINARY_REQUEST_MAGIC,
+            opcode,
+            key_len: key as u16,
+            extras_len: extras as u8,
+            body_len: (extras + key + value) as u32,
+            ..PacketHeader::default()
+        }
+    }
 }
+
+/// The fixed header of a request (its `status` is the vbucket, unused).
+pub type Header = PacketHeader;
 
 /// set / add / replace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,24 +465,25 @@ pub struct Response {
 impl Response {
     /// Append the packet: header, then `extras`, `key` and `value`.
     pub fn write(&self, out: &mut Vec<u8>, extras: &[u8], key: &[u8], value: &[u8]) {
+        out.reserve(HEADER_LEN + extras.len() + key.len() + value.len());
         self.write_head(out, extras, key, value.len());
         out.extend_from_slice(value);
     }
 
-    /// Append the header, extras and key of a packet whose value of
-    /// `value_len` bytes the caller appends next.
+    /// Append all of the packet but its value, which is `value_len` bytes
+    /// the caller appends next.
     pub fn write_head(&self, out: &mut Vec<u8>, extras: &[u8], key: &[u8], value_len: usize) {
-        let body = extras.len() + key.len() + value_len;
-        out.reserve(HEADER_LEN + body);
-        out.push(RESPONSE_MAGIC);
-        out.push(self.opcode);
-        out.extend_from_slice(&(key.len() as u16).to_be_bytes());
-        out.push(extras.len() as u8);
-        out.push(0); // data type: raw bytes
-        out.extend_from_slice(&(self.status as u16).to_be_bytes());
-        out.extend_from_slice(&(body as u32).to_be_bytes());
-        out.extend_from_slice(&self.opaque.to_be_bytes());
-        out.extend_from_slice(&self.cas.to_be_bytes());
+        PacketHeader {
+            magic: RESPONSE_MAGIC,
+            opcode: self.opcode,
+            key_len: key.len() as u16,
+            extras_len: extras.len() as u8,
+            status: self.status as u16,
+            body_len: (extras.len() + key.len() + value_len) as u32,
+            opaque: self.opaque,
+            cas: self.cas,
+        }
+        .encode(out);
         out.extend_from_slice(extras);
         out.extend_from_slice(key);
     }

@@ -12,9 +12,8 @@
 //! (explicit new CAS, all of `mg ms md ma`) and `x` (`md`: drop the value,
 //! keep the item). 1.6.18 answers both with an invalid-flag error.
 
-use super::text::number::{safe_strtol, safe_strtoul, safe_strtoull};
-use super::text::{Error, ErrorKind, Limits};
-use super::{Status, KEY_MAX_LENGTH};
+use super::common::{tokens, valid_key, Error, ErrorKind, Limits, Status, KEY_MAX_LENGTH};
+use super::number::{safe_strtol, safe_strtoul, safe_strtoull};
 
 /// Longest decoded binary key: 250 base64 characters hold 187 bytes.
 pub const BINARY_KEY_MAX: usize = KEY_MAX_LENGTH / 4 * 3 + 1;
@@ -173,20 +172,10 @@ const DUPLICATE_FLAG: &str = "duplicate flag";
 const INVALID_OR_DUPLICATE: &str = "invalid or duplicate flag";
 const OPAQUE_TOO_LONG: &str = "opaque token too long";
 
-fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    s.split(|&b| b == b' ').filter(|t| !t.is_empty())
-}
-
 fn skip_token(s: &[u8]) -> (&[u8], &[u8]) {
     let s = &s[s.iter().take_while(|&&b| b == b' ').count()..];
     let n = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
     s.split_at(n)
-}
-
-/// A key token the project accepts: at most 250 bytes, no control bytes
-/// (memcached only splits on spaces; see `text::valid_key`).
-fn valid_key(key: &[u8]) -> bool {
-    key.len() <= KEY_MAX_LENGTH && key.iter().all(|&b| b > 0x20 && b != 0x7f)
 }
 
 /// Parse a meta command whose line the text parser found: `command` is its

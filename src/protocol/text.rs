@@ -3,9 +3,10 @@
 //! [`parse`] reads one command line (and, for storage commands, its data
 //! block) from the front of a buffer. Requests borrow from the buffer.
 
-pub(super) mod number;
+use super::common::{tokens, valid_key, Status, KEY_MAX_LENGTH};
+use super::number;
 
-use super::{Status, KEY_MAX_LENGTH};
+pub use super::common::{Error, ErrorKind, Limits};
 
 /// Longest command line accepted without a newline, unless it is a `get`.
 pub const MAX_LINE: usize = 2048;
@@ -138,36 +139,6 @@ pub enum Request<'a> {
     },
 }
 
-/// What was wrong with a request; each maps to one memcached reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Unknown or malformed command name: `ERROR`.
-    UnknownCommand,
-    /// `CLIENT_ERROR <message>`, with memcached's exact message.
-    Client(&'static str),
-    /// A non-`get` line longer than [`MAX_LINE`] without a newline: memcached
-    /// closes the connection.
-    LineTooLong,
-}
-
-/// A rejected request: its reply, and how many bytes of the stream to skip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Error {
-    pub kind: ErrorKind,
-    /// Bytes the bad request occupies (like [`Status::Complete`]'s count, it
-    /// may exceed the buffer when a data block is being swallowed).
-    pub consumed: usize,
-    /// The request asked for `noreply`, and memcached suppresses this error.
-    pub noreply: bool,
-}
-
-/// Limits the parser needs from the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest value a storage command may carry (`-I` less item overhead).
-    pub max_value: usize,
-}
-
 /// Parse one request from the front of `buf`.
 ///
 /// Behaviour follows memcached 1.6.18 (`proto_text.c`), checked against the
@@ -276,20 +247,6 @@ fn trim_start_spaces(s: &[u8]) -> &[u8] {
 fn trim_end_spaces(s: &[u8]) -> &[u8] {
     let n = s.iter().rev().take_while(|&&b| b == b' ').count();
     &s[..s.len() - n]
-}
-
-/// Space-separated tokens, as memcached's `tokenize_command` splits them
-/// (only on spaces; tabs and other bytes belong to tokens).
-fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    s.split(|&b| b == b' ').filter(|t| !t.is_empty())
-}
-
-/// A key memcached would accept, less control bytes: memcached itself only
-/// splits on spaces, but this project refuses keys holding a byte below
-/// 0x21 or 0x7f (a deliberate difference), with the same reply as a key
-/// that is too long.
-fn valid_key(key: &[u8]) -> bool {
-    key.len() <= KEY_MAX_LENGTH && key.iter().all(|&b| b > 0x20 && b != 0x7f)
 }
 
 /// Room for one more argument than any fixed-arity command takes (`cas`:

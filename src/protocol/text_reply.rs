@@ -4,7 +4,7 @@
 //! block) from the front of a buffer, like the request parser: complete
 //! with the bytes consumed, incomplete, or invalid.
 
-use super::Status;
+use super::common::Status;
 
 /// Longest reply line accepted before the data block (a `VALUE` line with a
 /// 250-byte key and three numbers fits easily).

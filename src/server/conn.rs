@@ -1,10 +1,10 @@
 //! One client connection: its socket, read buffer and reply buffer.
 //!
-//! The connection owns the bytes; the protocol code parses them in place and
-//! the dispatch appends replies. A worker drives it with [`Conn::drive`].
+//! The connection owns the bytes; its [`Exchange`] parses them in place and
+//! the front ends append replies. A worker drives it with [`Conn::drive`].
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,19 +12,15 @@ use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 
-use super::dispatch::{self, Flow, Session};
-use super::metrics;
+use super::conn_table::{ConnInfo, ConnState};
+use super::exchange::{Exchange, Progress, WBUF_HIGH};
+use super::shared::Shared;
 use super::tls::TlsStream;
-use super::Shared;
-use crate::config::ProtocolMode;
-use crate::protocol::{binary, text, Protocol, Status};
+use crate::protocol::{binary, Protocol};
 use crate::stats::ThreadStats;
 
 /// Read-buffer size a connection starts with and shrinks back to when idle.
 const RBUF_INITIAL: usize = 16 * 1024;
-/// Unsent reply bytes above which a connection stops parsing requests until
-/// its peer reads (back-pressure).
-const WBUF_HIGH: usize = 1 << 20;
 /// At shutdown, a connection whose peer sent nothing for this long is done.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
@@ -84,43 +80,6 @@ impl Source for Stream {
             Stream::Tcp(s) => s.deregister(r),
             Stream::Unix(s) => s.deregister(r),
             Stream::Tls(s) => s.tcp.deregister(r),
-        }
-    }
-}
-
-/// What `stats conns` shows of a connection; shared with the stats reader.
-#[derive(Debug)]
-pub struct ConnInfo {
-    pub fd: i32,
-    pub addr: String,
-    pub listen_addr: String,
-    /// Relative time of the last command.
-    pub last_cmd: AtomicU32,
-    /// A [`ConnState`] as a byte, for `stats conns`.
-    pub state: AtomicU8,
-}
-
-/// What a connection is doing, in memcached's `stats conns` words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ConnState {
-    /// Waiting for (the rest of) a command line.
-    Read = 0,
-    /// Executing commands: the state of whoever asks `stats conns`.
-    ParseCmd = 1,
-    /// A command line arrived; its data block has not.
-    Nread = 2,
-    /// Replies wait for the peer to read them.
-    Mwrite = 3,
-}
-
-impl ConnState {
-    pub fn name(state: u8) -> &'static str {
-        match state {
-            1 => "conn_parse_cmd",
-            2 => "conn_nread",
-            3 => "conn_mwrite",
-            _ => "conn_read",
         }
     }
 }
@@ -311,7 +270,10 @@ impl Conn {
     /// Under `-o read_buf_mem_limit`, an idle connection holds no read
     /// buffer (memcached's rule), so the limit bounds busy connections.
     fn release_idle_buffer(&mut self, shared: &Shared) {
-        if shared.read_bufs.limit.is_some() && self.rstart == self.rend && self.exchange.skip == 0 {
+        if shared.read_bufs.limit.is_some()
+            && self.rstart == self.rend
+            && self.exchange.skipping() == 0
+        {
             shared.read_bufs.release(self.rbuf.len());
             self.rbuf = Vec::new();
             self.rstart = 0;
@@ -393,11 +355,11 @@ impl Conn {
             return ConnState::Mwrite;
         }
         let partial = &self.rbuf[self.rstart..self.rend];
-        let line_done = match self.exchange.protocol {
+        let line_done = match self.exchange.protocol() {
             Some(Protocol::Binary) => partial.len() >= binary::HEADER_LEN,
             _ => partial.contains(&b'\n'),
         };
-        if self.exchange.skip > 0 || line_done {
+        if self.exchange.skipping() > 0 || line_done {
             ConnState::Nread
         } else {
             ConnState::Read
@@ -460,145 +422,6 @@ fn tls_accounting(t: &mut TlsStream, read: &io::Result<usize>, shared: &Shared) 
         };
         if failed {
             tls.handshake_errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Times one command for `-o metrics_listen` (nothing when it is off).
-struct Timer(Option<(usize, Instant)>);
-
-impl Timer {
-    #[inline]
-    fn start(shared: &Shared, kind: impl FnOnce() -> usize) -> Timer {
-        Timer(shared.metrics_on.then(|| (kind(), Instant::now())))
-    }
-
-    #[inline]
-    fn stop(self, stats: &ThreadStats) {
-        if let Some((kind, t)) = self.0 {
-            let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            stats.latency.record(kind, nanos);
-        }
-    }
-}
-
-/// Why [`Exchange::process`] stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// Every complete request is executed; more bytes are needed.
-    NeedInput,
-    /// The request budget is spent.
-    Budget,
-    /// The unsent replies passed the bound: write them first.
-    Backpressure,
-    /// Close once the replies are written.
-    Close,
-    /// Close and stop the server.
-    Shutdown,
-}
-
-/// The socket-free half of a connection: protocol detection, parsing and
-/// dispatch over the bytes read so far. [`Conn`] runs it on its read
-/// buffer; the whole-connection fuzz target runs it on plain bytes.
-#[derive(Debug)]
-pub struct Exchange {
-    protocol: Option<Protocol>,
-    /// Bytes of a refused request's data block still to discard.
-    skip: usize,
-    session: Session,
-}
-
-impl Exchange {
-    /// A connection's exchange: a multi-get pauses at the back-pressure
-    /// bound, like a run of requests.
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Exchange {
-        Exchange {
-            protocol: None,
-            skip: 0,
-            session: Session {
-                pause_above: Some(WBUF_HIGH),
-                ..Session::default()
-            },
-        }
-    }
-
-    /// Execute the requests at the start of `input`, appending their
-    /// replies to `out`, whose first `sent` bytes are already written; one
-    /// unit of `budget` per request. Returns the bytes consumed (never more
-    /// than `input.len()`) and why it stopped.
-    pub fn process(
-        &mut self,
-        shared: &Shared,
-        stats: &ThreadStats,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        sent: usize,
-        budget: &mut usize,
-    ) -> (usize, Progress) {
-        let mut pos = 0;
-        loop {
-            if self.skip > 0 {
-                let n = self.skip.min(input.len() - pos);
-                pos += n;
-                self.skip -= n;
-                if self.skip > 0 {
-                    return (pos, Progress::NeedInput);
-                }
-            }
-            if pos == input.len() {
-                return (pos, Progress::NeedInput);
-            }
-            if *budget == 0 {
-                return (pos, Progress::Budget);
-            }
-            if out.len() - sent > WBUF_HIGH {
-                return (pos, Progress::Backpressure);
-            }
-            let rest = &input[pos..];
-            let protocol = *self.protocol.get_or_insert_with(|| match shared.protocol {
-                ProtocolMode::Ascii => Protocol::Text,
-                _ => Protocol::detect(rest[0]),
-            });
-            if protocol == Protocol::Text && shared.protocol == ProtocolMode::Binary {
-                // `-B binary` (or `-S`): text is not spoken here.
-                return (pos, Progress::Close);
-            }
-            let session = &mut self.session;
-            let (consumed, flow) = match protocol {
-                Protocol::Text => match text::parse(rest, &shared.limits) {
-                    Ok(Status::Incomplete) => return (pos, Progress::NeedInput),
-                    Ok(Status::Complete(req, n)) => {
-                        let timer = Timer::start(shared, || metrics::text_kind(&req));
-                        let flow = dispatch::text(req, shared, stats, session, out);
-                        timer.stop(stats);
-                        (n, flow)
-                    }
-                    Err(e) => (e.consumed, dispatch::text_refused(&e, shared, session, out)),
-                },
-                Protocol::Binary => match binary::parse(rest, &shared.limits) {
-                    Ok(Status::Incomplete) => return (pos, Progress::NeedInput),
-                    Ok(Status::Complete(req, n)) => {
-                        let timer = Timer::start(shared, || metrics::binary_kind(&req));
-                        let flow = dispatch::binary(req, shared, stats, session, out);
-                        timer.stop(stats);
-                        (n, flow)
-                    }
-                    Err(e) => (e.consumed, dispatch::binary_error(&e, shared, session, out)),
-                },
-            };
-            *budget -= 1;
-            if flow == Flow::Pause {
-                // The same request again once the replies are out.
-                return (pos, Progress::Backpressure);
-            }
-            pos += consumed.min(rest.len());
-            self.skip = consumed.saturating_sub(rest.len());
-            match flow {
-                Flow::Continue | Flow::Pause => {}
-                Flow::Close => return (pos, Progress::Close),
-                Flow::Shutdown => return (pos, Progress::Shutdown),
-            }
         }
     }
 }

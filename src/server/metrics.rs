@@ -5,8 +5,9 @@
 //! listener on its own thread, off the event loops: one request per
 //! connection, `Connection: close`.
 //!
-//! The figures are rendered by [`super::report`] (the `stats` groups) and
-//! translated here, so `stats` and `/metrics` can never disagree.
+//! The figures are the typed snapshots of `super::report` (the `stats`
+//! groups), rendered here from the same values `stats` prints, so `stats`
+//! and `/metrics` can never disagree.
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -14,99 +15,12 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::report;
-use super::Shared;
-use crate::protocol::binary::{self, op};
-use crate::protocol::{meta, text};
+use super::report::{self, Group, Stat};
+use super::shared::Shared;
+use crate::protocol::CommandKind;
 use crate::stats::{LATENCY_BOUNDS_NS, LATENCY_KINDS};
 
-/// Command labels of `ferrocache_command_duration_seconds`, indexed by
-/// [`text_kind`] and [`binary_kind`].
-pub const COMMANDS: [&str; 21] = [
-    "get",
-    "gets",
-    "gat",
-    "gats",
-    "set",
-    "add",
-    "replace",
-    "append",
-    "prepend",
-    "cas",
-    "delete",
-    "incr",
-    "decr",
-    "touch",
-    "flush_all",
-    "mg",
-    "ms",
-    "md",
-    "ma",
-    "mn",
-    "other",
-];
-const _: () = assert!(COMMANDS.len() <= LATENCY_KINDS);
-
-fn kind(name: &str) -> usize {
-    COMMANDS
-        .iter()
-        .position(|c| *c == name)
-        .unwrap_or(COMMANDS.len() - 1)
-}
-
-/// The histogram a text request is counted in.
-pub fn text_kind(req: &text::Request) -> usize {
-    use text::{Request as R, StoreCommand as S};
-    let name = match req {
-        R::Get { cas: false, .. } => "get",
-        R::Get { cas: true, .. } => "gets",
-        R::Gat { cas: false, .. } => "gat",
-        R::Gat { cas: true, .. } => "gats",
-        R::Store { command, .. } => match command {
-            S::Set => "set",
-            S::Add => "add",
-            S::Replace => "replace",
-            S::Append => "append",
-            S::Prepend => "prepend",
-            S::Cas => "cas",
-        },
-        R::Delete { .. } => "delete",
-        R::Arithmetic { incr: true, .. } => "incr",
-        R::Arithmetic { incr: false, .. } => "decr",
-        R::Touch { .. } => "touch",
-        R::FlushAll { .. } => "flush_all",
-        R::Meta(m) => match m.command {
-            meta::Command::Get => "mg",
-            meta::Command::Set => "ms",
-            meta::Command::Delete => "md",
-            meta::Command::Arithmetic => "ma",
-            meta::Command::Noop => "mn",
-            meta::Command::Debug => "other",
-        },
-        _ => "other",
-    };
-    kind(name)
-}
-
-/// The histogram a binary request is counted in.
-pub fn binary_kind(req: &binary::Request) -> usize {
-    let name = match req.opcode {
-        op::GET | op::GETQ | op::GETK | op::GETKQ => "get",
-        op::GAT | op::GATQ | op::GATK | op::GATKQ => "gat",
-        op::SET | op::SETQ => "set",
-        op::ADD | op::ADDQ => "add",
-        op::REPLACE | op::REPLACEQ => "replace",
-        op::APPEND | op::APPENDQ => "append",
-        op::PREPEND | op::PREPENDQ => "prepend",
-        op::DELETE | op::DELETEQ => "delete",
-        op::INCREMENT | op::INCREMENTQ => "incr",
-        op::DECREMENT | op::DECREMENTQ => "decr",
-        op::TOUCH => "touch",
-        op::FLUSH | op::FLUSHQ => "flush_all",
-        _ => "other",
-    };
-    kind(name)
-}
+const _: () = assert!(CommandKind::ALL.len() <= LATENCY_KINDS);
 
 /// Bind `-o metrics_listen` (at start-up, so a bad address is a start-up
 /// error).
@@ -186,44 +100,24 @@ fn respond(stream: &mut TcpStream, status: &str, body: &str) -> io::Result<()> {
     stream.flush()
 }
 
-/// `stats [group]` as (name, value) pairs.
-fn group(shared: &Shared, name: &[u8]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    report::stats(shared, name, &mut out);
-    String::from_utf8_lossy(&out)
-        .lines()
-        .filter_map(|l| {
-            let mut p = l.strip_prefix("STAT ")?.splitn(2, ' ');
-            Some((
-                p.next()?.to_string(),
-                p.next().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
-}
-
-/// Per-class fields, `items:3:number` or `3:chunk_size`, grouped by class.
-fn by_class(stats: &[(String, String)], prefix: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let mut classes: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    for (k, v) in stats {
-        let Some((id, field)) = k.strip_prefix(prefix).and_then(|r| r.split_once(':')) else {
-            continue;
-        };
-        match classes.iter_mut().find(|(c, _)| c == id) {
-            Some((_, fields)) => fields.push((field.to_string(), v.clone())),
-            None => classes.push((id.to_string(), vec![(field.to_string(), v.clone())])),
+/// Per-class figures (`stats items`, `stats slabs`), grouped by class.
+fn by_class(stats: &[Stat]) -> Vec<(String, Vec<Stat>)> {
+    let mut classes: Vec<(usize, Vec<Stat>)> = Vec::new();
+    for stat in stats {
+        let Some(id) = stat.class else { continue };
+        match classes.iter_mut().find(|(c, _)| *c == id) {
+            Some((_, fields)) => fields.push(stat.clone()),
+            None => classes.push((id, vec![stat.clone()])),
         }
     }
     classes
+        .into_iter()
+        .map(|(id, fields)| (id.to_string(), fields))
+        .collect()
 }
 
-fn num(stats: &[(String, String)], name: &str) -> Option<f64> {
-    let v = &stats.iter().find(|(k, _)| k == name)?.1;
-    match v.as_str() {
-        "yes" => Some(1.0),
-        "no" => Some(0.0),
-        v => v.parse().ok(),
-    }
+fn num(stats: &[Stat], name: &str) -> Option<f64> {
+    stats.iter().find(|s| s.name == name)?.value.number()
 }
 
 /// Text exposition output, one metric family at a time.
@@ -256,14 +150,7 @@ impl Exposition {
     }
 
     /// A family with one unlabelled sample, if the stat exists.
-    fn single(
-        &mut self,
-        stats: &[(String, String)],
-        stat: &str,
-        name: &str,
-        kind: &str,
-        help: &str,
-    ) {
+    fn single(&mut self, stats: &[Stat], stat: &str, name: &str, kind: &str, help: &str) {
         if let Some(v) = num(stats, stat) {
             self.family(name, kind, help);
             self.sample(name, &[], v);
@@ -544,10 +431,10 @@ const HIT_MISS: [&str; 6] = ["get", "delete", "incr", "decr", "cas", "touch"];
 
 /// The whole scrape.
 pub fn render(shared: &Shared) -> String {
-    let general = group(shared, b"");
-    let settings = group(shared, b"settings");
-    let items = group(shared, b"items");
-    let slabs = group(shared, b"slabs");
+    let general = report::snapshot(shared, Group::General).stats;
+    let settings = report::snapshot(shared, Group::Settings).stats;
+    let items = report::snapshot(shared, Group::Items).stats;
+    let slabs = report::snapshot(shared, Group::Slabs).stats;
     let mut e = Exposition {
         out: String::with_capacity(16 * 1024),
     };
@@ -558,13 +445,14 @@ pub fn render(shared: &Shared) -> String {
         "Could the memcached server be reached.",
     );
     e.sample("memcached_up", &[], 1.0);
-    if let Some((_, v)) = general.iter().find(|(k, _)| k == "version") {
+    if let Some(v) = general.iter().find(|s| s.name == "version") {
+        let v = v.value.to_string();
         e.family(
             "memcached_version",
             "gauge",
             "The version of this memcached server.",
         );
-        e.sample("memcached_version", &[("version", v)], 1.0);
+        e.sample("memcached_version", &[("version", &v)], 1.0);
     }
     for (stat, name, help) in [
         (
@@ -629,14 +517,14 @@ pub fn render(shared: &Shared) -> String {
 
     if settings
         .iter()
-        .any(|(k, v)| k == "lru_crawler" && v == "yes")
+        .any(|s| s.name == "lru_crawler" && s.value.to_string() == "yes")
     {
         for (stat, name, help) in SETTINGS {
             e.single(&settings, stat, name, "gauge", help);
         }
     }
 
-    let item_classes = by_class(&items, "items:");
+    let item_classes = by_class(&items);
     for (field, name, kind, help) in ITEMS {
         labelled_by_class(&mut e, &item_classes, field, name, kind, help);
     }
@@ -657,7 +545,7 @@ pub fn render(shared: &Shared) -> String {
         }
     }
 
-    let slab_classes = by_class(&slabs, "");
+    let slab_classes = by_class(&slabs);
     for (field, name, help) in SLABS {
         labelled_by_class(&mut e, &slab_classes, field, name, "gauge", help);
     }
@@ -693,7 +581,7 @@ pub fn render(shared: &Shared) -> String {
 
 fn labelled_by_class(
     e: &mut Exposition,
-    classes: &[(String, Vec<(String, String)>)],
+    classes: &[(String, Vec<Stat>)],
     field: &str,
     name: &str,
     kind: &str,
@@ -723,7 +611,8 @@ fn latency(e: &mut Exposition, shared: &Shared) {
     );
     let threads = shared.stats.latencies();
     let bucket = format!("{name}_bucket");
-    for (k, command) in COMMANDS.iter().enumerate() {
+    for kind in CommandKind::ALL {
+        let (k, command) = (kind as usize, kind.name());
         let mut counts = [0u64; LATENCY_BOUNDS_NS.len() + 1];
         let mut sum_ns = 0u64;
         for t in &threads {

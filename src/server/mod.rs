@@ -2,13 +2,16 @@
 //! and the protocol code know nothing of this module.
 
 pub mod auth;
-mod binary_dispatch;
 mod cluster;
 mod conn;
-mod dispatch;
+mod conn_table;
+mod exchange;
+mod exec;
+mod front;
 pub mod metrics;
 mod readbuf;
 mod report;
+mod shared;
 pub mod tls;
 pub mod udp;
 mod worker;
@@ -34,105 +37,11 @@ use crate::protocol::text;
 use crate::stats::Stats;
 use crate::store::{Cache, CacheConfig, SlabConfig, HDR};
 use crate::systemd::Inherited;
-use conn::{Conn, ConnInfo, Stream};
-pub use conn::{Exchange, Progress};
+use conn::{Conn, Stream};
+use conn_table::{ConnInfo, Endpoint};
+pub use exchange::{Exchange, Progress};
+pub use shared::{Shared, VERSION};
 use worker::Worker;
-
-/// The version `version` and `stats` report: memcached's protocol level
-/// first, so clients that parse it (libmemcached) see a 1.6 server.
-pub const VERSION: &str = concat!("1.6.18-ferrocache-", env!("CARGO_PKG_VERSION"));
-
-/// State every thread shares.
-pub struct Shared {
-    pub cache: Cache,
-    pub config: Config,
-    pub stats: Stats,
-    pub limits: text::Limits,
-    /// Largest read buffer a connection may need (one request).
-    pub max_request: usize,
-    /// The first TCP port listened on (`stats settings` shows it).
-    pub tcp_port: u16,
-    /// `-B`, with auth's implications: `-S` means binary, `-Y` ascii.
-    pub protocol: ProtocolMode,
-    /// Credentials for SASL (`-S`) and ASCII auth (`-Y`).
-    pub auth: auth::Auth,
-    /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
-    pub cluster: cluster::Cluster,
-    /// Read-buffer memory of all connections (`-o read_buf_mem_limit`).
-    pub read_bufs: readbuf::ReadBufs,
-    /// `-o metrics_listen`: time each command for the latency histograms.
-    pub metrics_on: bool,
-    /// `-Z`: the certificates new handshakes use.
-    pub tls: Option<tls::Tls>,
-    conns: Mutex<slab::Slab<Arc<ConnInfo>>>,
-    /// Listening sockets (TCP, unix, UDP), listed by `stats conns`.
-    endpoints: Mutex<Vec<report::Endpoint>>,
-    shutting_down: AtomicBool,
-    /// The listener may still hand over connections (its backlog is drained
-    /// at shutdown, so clients that already connected are answered).
-    accepting: AtomicBool,
-    wakers: Mutex<Vec<Arc<Waker>>>,
-}
-
-impl Shared {
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    /// Ask every thread to stop.
-    pub fn shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Release);
-        self.wake_all();
-    }
-
-    pub fn is_accepting(&self) -> bool {
-        self.accepting.load(Ordering::Acquire)
-    }
-
-    fn wake_all(&self) {
-        for w in self.wakers.lock().iter() {
-            let _ = w.wake();
-        }
-    }
-
-    /// SIGHUP: re-read the files that may change at run time (credentials,
-    /// cluster config). On failure the old contents stay in service.
-    pub fn reload(&self) -> io::Result<()> {
-        self.cluster.reload();
-        let tls = match self.tls {
-            Some(_) => self.refresh_certs(),
-            None => Ok(()),
-        };
-        self.auth.reload()?;
-        tls.map_err(io::Error::other)
-    }
-
-    /// Reload the TLS certificate, key and CA (`refresh_certs`, SIGHUP).
-    /// On failure the old ones stay in service and the error is logged.
-    pub fn refresh_certs(&self) -> Result<(), String> {
-        let Some(tls) = &self.tls else {
-            return Err("Error TLS not enabled".into());
-        };
-        let result = tls.refresh(self.cache.clock().now());
-        if let Err(e) = &result {
-            log::error!("TLS certificate refresh failed, keeping the old ones: {e}");
-        }
-        result
-    }
-
-    fn forget(&self, conn: &Conn) {
-        self.read_bufs.release(conn.read_buf_len());
-        let mut conns = self.conns.lock();
-        if let Some(key) = conns
-            .iter()
-            .find(|(_, i)| Arc::ptr_eq(i, &conn.info))
-            .map(|(k, _)| k)
-        {
-            conns.remove(key);
-        }
-        self.stats.curr_connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 enum Listener {
     /// The flag: TLS on this listener (`-Z` and no `notls:` prefix).
@@ -266,11 +175,11 @@ impl Server {
                 Listener::Tcp(t, name, _) => (t.as_raw_fd(), name),
                 Listener::Unix(u, name) => (u.as_raw_fd(), name),
             };
-            endpoints.push(report::Endpoint::listening(fd, name.clone(), since));
+            endpoints.push(Endpoint::listening(fd, name.clone(), since));
         }
         for u in &udp {
             let addr = u.local_addr()?;
-            endpoints.push(report::Endpoint::udp(u.as_raw_fd(), addr, since));
+            endpoints.push(Endpoint::udp(u.as_raw_fd(), addr, since));
         }
         *shared.endpoints.lock() = endpoints;
         Ok(Server {
@@ -288,7 +197,7 @@ impl Server {
     }
 
     /// The state the threads will share; without listeners (no `-l`, `-p`,
-    /// `-s`, `-U`) a server is a store and its dispatch, as the fuzzer uses it.
+    /// `-s`, `-U`) a server is a store and its execution layer, as the fuzzer uses it.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

@@ -1,58 +1,218 @@
 //! `stats` and its groups, with memcached 1.6's field names and order, so
 //! exporters that parse them strictly keep working.
+//!
+//! The figures are data first: [`snapshot`] takes one typed [`Snapshot`] of
+//! a group, which `stats` renders as `STAT` lines and `/metrics`
+//! (`super::metrics`) as Prometheus text, from the same values.
 
+use std::fmt;
 use std::sync::atomic::Ordering;
 
-use super::conn::ConnState;
-use super::Shared;
+use super::conn_table::ConnState;
+use super::shared::{Shared, VERSION};
 use crate::config::ProtocolMode;
 use crate::stats::StatWriter;
+
+/// A `stats` group that is a snapshot of figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    General,
+    Settings,
+    Items,
+    Slabs,
+}
+
+/// One figure's value, as `stats` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Count(u64),
+    Signed(i64),
+    /// CPU time: seconds and microseconds (`1.000500`).
+    CpuTime(u64, u64),
+    Text(String),
+}
+
+impl Value {
+    /// The value as a number, for Prometheus: `yes`/`no` are 1 and 0, text
+    /// that is not a number has none.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Value::Count(n) => Some(*n as f64),
+            Value::Signed(n) => Some(*n as f64),
+            Value::CpuTime(..) => self.to_string().parse().ok(),
+            Value::Text(t) => match t.as_str() {
+                "yes" => Some(1.0),
+                "no" => Some(0.0),
+                t => t.parse().ok(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Count(n) => write!(f, "{n}"),
+            Value::Signed(n) => write!(f, "{n}"),
+            Value::CpuTime(s, us) => write!(f, "{s}.{us:06}"),
+            Value::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+macro_rules! count_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(n: $t) -> Value {
+                Value::Count(n as u64)
+            }
+        }
+    )*};
+}
+count_from!(u8, u16, u32, u64, usize);
+
+impl From<i32> for Value {
+    fn from(n: i32) -> Value {
+        Value::Signed(n.into())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Signed(n)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(t: &str) -> Value {
+        Value::Text(t.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(t: String) -> Value {
+        Value::Text(t)
+    }
+}
+
+impl From<char> for Value {
+    fn from(c: char) -> Value {
+        Value::Text(c.to_string())
+    }
+}
+
+/// One figure: its memcached name, the size class it belongs to (`stats
+/// items` and `stats slabs`, numbered from 1) and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stat {
+    pub class: Option<usize>,
+    pub name: &'static str,
+    pub value: Value,
+}
+
+/// A group's figures in memcached's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// What precedes a class number in a per-class name (`items:`).
+    class_prefix: &'static str,
+    pub stats: Vec<Stat>,
+}
+
+impl Snapshot {
+    fn new(class_prefix: &'static str) -> Snapshot {
+        Snapshot {
+            class_prefix,
+            stats: Vec::with_capacity(128),
+        }
+    }
+
+    fn stat(&mut self, name: &'static str, value: impl Into<Value>) {
+        self.stats.push(Stat {
+            class: None,
+            name,
+            value: value.into(),
+        });
+    }
+
+    fn class_stat(&mut self, class: usize, name: &'static str, value: impl Into<Value>) {
+        self.stats.push(Stat {
+            class: Some(class),
+            name,
+            value: value.into(),
+        });
+    }
+
+    /// memcached's `STAT <name> <value>` lines and `END`.
+    pub fn write_lines(&self, out: &mut Vec<u8>) {
+        let mut w = StatWriter::new(out);
+        for s in &self.stats {
+            match s.class {
+                None => w.stat(s.name, &s.value),
+                Some(id) => w.stat(
+                    format_args!("{}{id}:{}", self.class_prefix, s.name),
+                    &s.value,
+                ),
+            }
+        }
+        w.end();
+    }
+}
+
+/// One typed snapshot of a group's figures.
+pub fn snapshot(shared: &Shared, group: Group) -> Snapshot {
+    match group {
+        Group::General => general(shared),
+        Group::Settings => settings(shared),
+        Group::Items => items(shared),
+        Group::Slabs => slabs(shared),
+    }
+}
 
 /// Answer `stats [group]`.
 pub fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>) {
     let mut words = args.split(|&b| b == b' ').filter(|w| !w.is_empty());
-    match words.next() {
-        None => general(shared, out),
-        Some(b"settings") => settings(shared, out),
-        Some(b"items") => items(shared, out),
-        Some(b"slabs") => slabs(shared, out),
+    let group = match words.next() {
+        None => Group::General,
+        Some(b"settings") => Group::Settings,
+        Some(b"items") => Group::Items,
+        Some(b"slabs") => Group::Slabs,
         Some(b"sizes") => {
             let mut w = StatWriter::new(out);
             w.stat("sizes_status", "disabled");
-            w.end();
+            return w.end();
         }
-        Some(b"conns") => conns(shared, out),
+        Some(b"conns") => return conns(shared, out),
         Some(b"reset") => {
             shared.stats.reset();
-            out.extend_from_slice(b"RESET\r\n");
+            return out.extend_from_slice(b"RESET\r\n");
         }
-        Some(b"detail") => match words.next() {
-            Some(b"on") | Some(b"off") => out.extend_from_slice(b"OK\r\n"),
-            Some(b"dump") => out.extend_from_slice(b"END\r\n"),
-            _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
-        },
-        Some(_) => out.extend_from_slice(b"ERROR\r\n"),
-    }
+        Some(b"detail") => {
+            return match words.next() {
+                Some(b"on") | Some(b"off") => out.extend_from_slice(b"OK\r\n"),
+                Some(b"dump") => out.extend_from_slice(b"END\r\n"),
+                _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+            }
+        }
+        Some(_) => return out.extend_from_slice(b"ERROR\r\n"),
+    };
+    snapshot(shared, group).write_lines(out);
 }
 
-fn general(shared: &Shared, out: &mut Vec<u8>) {
+fn general(shared: &Shared) -> Snapshot {
     let t = shared.stats.totals();
     let store = shared.cache.stats();
     let clock = shared.cache.clock();
     let (user, system) = rusage();
     let c = &shared.config;
-    let mut w = StatWriter::new(out);
+    let mut w = Snapshot::new("");
     w.stat("pid", std::process::id());
     w.stat("uptime", clock.now().saturating_sub(2));
     w.stat("time", clock.unix_now());
-    w.stat("version", super::VERSION);
+    w.stat("version", VERSION);
     w.stat("libevent", "mio");
     w.stat("pointer_size", usize::BITS);
-    w.stat("rusage_user", format_args!("{}.{:06}", user.0, user.1));
-    w.stat(
-        "rusage_system",
-        format_args!("{}.{:06}", system.0, system.1),
-    );
+    w.stat("rusage_user", Value::CpuTime(user.0, user.1));
+    w.stat("rusage_system", Value::CpuTime(system.0, system.1));
     w.stat("max_connections", c.conn_limit);
     w.stat(
         "curr_connections",
@@ -189,13 +349,13 @@ fn general(shared: &Shared, out: &mut Vec<u8>) {
     ] {
         w.stat(name, 0);
     }
-    w.end();
+    w
 }
 
-fn settings(shared: &Shared, out: &mut Vec<u8>) {
+fn settings(shared: &Shared) -> Snapshot {
     let c = &shared.config;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    let mut w = StatWriter::new(out);
+    let mut w = Snapshot::new("");
     w.stat("maxbytes", shared.cache.stats().limit_maxbytes);
     w.stat("maxconns", c.conn_limit);
     w.stat("tcpport", shared.tcp_port);
@@ -205,12 +365,12 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("oldest", 0);
     w.stat("evictions", if c.disable_evictions { "off" } else { "on" });
     match &c.unix_socket {
-        Some(p) => w.stat("domain_socket", p.display()),
+        Some(p) => w.stat("domain_socket", p.display().to_string()),
         None => w.stat("domain_socket", "NULL"),
     }
-    w.stat("umask", format_args!("{:o}", c.unix_mask));
+    w.stat("umask", format!("{:o}", c.unix_mask));
     w.stat("shutdown_command", yes_no(c.enable_shutdown));
-    w.stat("growth_factor", format_args!("{:.2}", c.slab_growth_factor));
+    w.stat("growth_factor", format!("{:.2}", c.slab_growth_factor));
     w.stat("chunk_size", c.slab_min_size);
     w.stat("num_threads", c.threads);
     w.stat("num_threads_per_udp", c.threads);
@@ -298,16 +458,16 @@ fn settings(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("ssl_min_version", min_version);
     w.stat("num_napi_ids", "(null)");
     w.stat("memory_file", "(null)");
-    w.end();
+    w
 }
 
 /// `stats items`: the log is one class (see docs/architecture.md), so
 /// class 1 carries the whole cache's figures.
-fn items(shared: &Shared, out: &mut Vec<u8>) {
+fn items(shared: &Shared) -> Snapshot {
     let now = shared.cache.clock().now();
     let store = shared.cache.stats();
     let i = &store.items;
-    let mut w = StatWriter::new(out);
+    let mut w = Snapshot::new("items:");
     if i.curr_items > 0 {
         let id = 1;
         let evicted_time = if i.evictions > 0 {
@@ -345,14 +505,14 @@ fn items(shared: &Shared, out: &mut Vec<u8>) {
             ("hits_to_cold", 0),
             ("hits_to_temp", 0),
         ] {
-            w.stat(format_args!("items:{id}:{name}"), value);
+            w.class_stat(id, name, value);
         }
     }
-    w.end();
+    w
 }
 
-fn slabs(shared: &Shared, out: &mut Vec<u8>) {
-    let mut w = StatWriter::new(out);
+fn slabs(shared: &Shared) -> Snapshot {
+    let mut w = Snapshot::new("");
     let mut active = 0;
     for (class, size) in shared.cache.classes() {
         let cs = shared.cache.class_stats(class);
@@ -362,16 +522,13 @@ fn slabs(shared: &Shared, out: &mut Vec<u8>) {
         active += 1;
         let id = class as usize + 1;
         let per_page = cs.chunks_per_page;
-        w.stat(format_args!("{id}:chunk_size"), size);
-        w.stat(format_args!("{id}:chunks_per_page"), per_page);
-        w.stat(format_args!("{id}:total_pages"), cs.pages);
-        w.stat(
-            format_args!("{id}:total_chunks"),
-            cs.pages * per_page,
-        );
-        w.stat(format_args!("{id}:used_chunks"), cs.items);
-        w.stat(format_args!("{id}:free_chunks"), cs.free_chunks);
-        w.stat(format_args!("{id}:free_chunks_end"), 0);
+        w.class_stat(id, "chunk_size", size);
+        w.class_stat(id, "chunks_per_page", per_page);
+        w.class_stat(id, "total_pages", cs.pages);
+        w.class_stat(id, "total_chunks", cs.pages * per_page);
+        w.class_stat(id, "used_chunks", cs.items);
+        w.class_stat(id, "free_chunks", cs.free_chunks);
+        w.class_stat(id, "free_chunks_end", 0u64);
         for name in [
             "get_hits",
             "cmd_set",
@@ -382,42 +539,12 @@ fn slabs(shared: &Shared, out: &mut Vec<u8>) {
             "cas_badval",
             "touch_hits",
         ] {
-            w.stat(format_args!("{id}:{name}"), 0);
+            w.class_stat(id, name, 0u64);
         }
     }
-    w.stat("active_slabs", active);
+    w.stat("active_slabs", active as u64);
     w.stat("total_malloced", shared.cache.stats().total_malloced);
-    w.end();
-}
-
-/// A listening socket as `stats conns` shows it.
-#[derive(Debug)]
-pub struct Endpoint {
-    fd: i32,
-    addr: String,
-    udp: bool,
-    /// When it was opened (memcached's `last_cmd_time` for a listener).
-    since: u32,
-}
-
-impl Endpoint {
-    pub fn listening(fd: i32, addr: String, since: u32) -> Endpoint {
-        Endpoint {
-            fd,
-            addr,
-            udp: false,
-            since,
-        }
-    }
-
-    pub fn udp(fd: i32, addr: std::net::SocketAddr, since: u32) -> Endpoint {
-        Endpoint {
-            fd,
-            addr: format!("udp:{addr}"),
-            udp: true,
-            since,
-        }
-    }
+    w
 }
 
 /// `stats conns`: listeners, UDP sockets and connections in descriptor
@@ -477,4 +604,39 @@ fn rusage() -> ((u64, u64), (u64, u64)) {
         .collect();
     let to = |t: u64| (t / ticks, (t % ticks) * (1_000_000 / ticks));
     (to(*f.first().unwrap_or(&0)), to(*f.get(1).unwrap_or(&0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_print_as_stats_and_read_as_numbers() {
+        let table: &[(Value, &str, Option<f64>)] = &[
+            (Value::Count(42), "42", Some(42.0)),
+            (Value::Signed(-1), "-1", Some(-1.0)),
+            (Value::CpuTime(1, 500), "1.000500", Some(1.0005)),
+            (Value::from("yes"), "yes", Some(1.0)),
+            (Value::from("no"), "no", Some(0.0)),
+            (Value::from("0.80"), "0.80", Some(0.8)),
+            (Value::from("(null)"), "(null)", None),
+        ];
+        for (value, text, number) in table {
+            assert_eq!(value.to_string(), *text);
+            assert_eq!(value.number(), *number, "{text}");
+        }
+    }
+
+    #[test]
+    fn per_class_names_carry_the_group_prefix() {
+        let mut s = Snapshot::new("items:");
+        s.class_stat(3, "number", 7u64);
+        s.stat("total_malloced", 5u64);
+        let mut out = Vec::new();
+        s.write_lines(&mut out);
+        assert_eq!(
+            out,
+            b"STAT items:3:number 7\r\nSTAT total_malloced 5\r\nEND\r\n"
+        );
+    }
 }

@@ -1,8 +1,10 @@
-//! `-U PORT`: text commands over UDP, framed as memcached frames them.
+//! `-U PORT`: requests over UDP, framed as memcached frames them. Each
+//! datagram runs through the same [`Exchange`] as a TCP connection, so text,
+//! meta and binary are served alike.
 //!
 //! Every datagram starts with an 8-byte header of big-endian u16s: request
 //! id, sequence number, datagram count, reserved. A request must fit one
-//! datagram (count 1); the reply is cut into datagrams of at most
+//! datagram (count 1); each request's reply is cut into datagrams of at most
 //! [`MAX_DATAGRAM`] bytes including the header, each carrying the request id, its
 //! sequence number and the total count, so the client can reassemble it.
 //! Datagrams too short for a header are dropped.
@@ -12,10 +14,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::dispatch::{self, Flow, Session};
-use super::Shared;
-use crate::protocol::text;
-use crate::protocol::Status;
+use super::exchange::{Exchange, Progress};
+use super::shared::Shared;
+use crate::protocol::Protocol;
 
 pub const HEADER: usize = 8;
 /// memcached's UDP_MAX_PAYLOAD_SIZE: bytes per reply datagram, header
@@ -45,27 +46,34 @@ pub fn parse_frame(datagram: &[u8]) -> Option<(Frame, &[u8])> {
     Some((frame, payload))
 }
 
-/// Cut `reply` into framed datagrams (none for an empty reply).
-pub fn frame_reply(request_id: u16, reply: &[u8]) -> Vec<Vec<u8>> {
-    let chunks: Vec<&[u8]> = reply.chunks(MAX_PAYLOAD).collect();
+/// Pass each framed datagram of `reply` to `send`, built in one buffer on
+/// the stack (none for an empty reply).
+pub fn for_each_datagram(request_id: u16, reply: &[u8], mut send: impl FnMut(&[u8]) -> bool) {
     // A reply too large for 65535 datagrams cannot be framed; memcached's
     // item size limit keeps real ones far below that.
-    let Ok(count) = u16::try_from(chunks.len()) else {
-        return Vec::new();
+    let Ok(count) = u16::try_from(reply.len().div_ceil(MAX_PAYLOAD)) else {
+        return;
     };
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(seq, chunk)| {
-            let mut d = Vec::with_capacity(HEADER + chunk.len());
-            d.extend_from_slice(&request_id.to_be_bytes());
-            d.extend_from_slice(&(seq as u16).to_be_bytes());
-            d.extend_from_slice(&count.to_be_bytes());
-            d.extend_from_slice(&[0, 0]);
-            d.extend_from_slice(chunk);
-            d
-        })
-        .collect()
+    let mut d = [0u8; MAX_DATAGRAM];
+    d[..2].copy_from_slice(&request_id.to_be_bytes());
+    d[4..6].copy_from_slice(&count.to_be_bytes());
+    for (seq, chunk) in reply.chunks(MAX_PAYLOAD).enumerate() {
+        d[2..4].copy_from_slice(&(seq as u16).to_be_bytes());
+        d[HEADER..HEADER + chunk.len()].copy_from_slice(chunk);
+        if !send(&d[..HEADER + chunk.len()]) {
+            return;
+        }
+    }
+}
+
+/// Cut `reply` into framed datagrams (none for an empty reply).
+pub fn frame_reply(request_id: u16, reply: &[u8]) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for_each_datagram(request_id, reply, |d| {
+        all.push(d.to_vec());
+        true
+    });
+    all
 }
 
 /// Bind the UDP sockets: `-U` on every `-l` address.
@@ -111,65 +119,69 @@ pub fn serve(shared: Arc<Shared>, socket: UdpSocket) {
                 continue;
             }
         };
-        out.clear();
-        let Some(flow) = handle(&shared, &stats, &buf[..n], &mut out) else {
+        let Some((frame, input)) = parse_frame(&buf[..n]) else {
             continue;
         };
-        let request_id = u16::from_be_bytes([buf[0], buf[1]]);
-        send(&socket, peer, request_id, &out);
-        if flow == Flow::Shutdown {
+        // memcached drops requests spread over several datagrams, and empty
+        // ones.
+        if frame.count != 1 || input.is_empty() {
+            continue;
+        }
+        let reply = |out: &[u8], binary: bool| send(&socket, peer, frame.request_id, out, binary);
+        if handle(&shared, &stats, input, &mut out, reply) == Progress::Shutdown {
             shared.shutdown();
         }
     }
 }
 
-fn send(socket: &UdpSocket, peer: SocketAddr, request_id: u16, reply: &[u8]) {
-    for d in frame_reply(request_id, reply) {
-        if let Err(e) = socket.send_to(&d, peer) {
+/// Send one request's reply to `peer`. memcached frames each reply on its
+/// own (sequence numbers start again at 0), sends nothing for a text
+/// `noreply`, and a bare header (count 0) for a quiet binary request.
+fn send(socket: &UdpSocket, peer: SocketAddr, request_id: u16, reply: &[u8], binary: bool) {
+    let out = |d: &[u8]| match socket.send_to(d, peer) {
+        Ok(_) => true,
+        Err(e) => {
             log::debug!("UDP send to {peer} failed: {e}");
-            return;
+            false
         }
+    };
+    if reply.is_empty() {
+        if binary {
+            let mut header = [0u8; HEADER];
+            header[..2].copy_from_slice(&request_id.to_be_bytes());
+            out(&header);
+        }
+        return;
     }
+    for_each_datagram(request_id, reply, out);
 }
 
-/// Execute the text requests of one datagram into `out`; `None` means the
-/// datagram is dropped without a reply.
+/// Execute the requests of one datagram through the same exchange as a TCP
+/// connection, one at a time: `reply` gets each request's reply as it is
+/// made. A datagram is the whole input: a truncated request at its end is
+/// dropped, and a multi-get never pauses.
 fn handle(
     shared: &Shared,
     stats: &crate::stats::ThreadStats,
-    datagram: &[u8],
+    input: &[u8],
     out: &mut Vec<u8>,
-) -> Option<Flow> {
-    let (frame, mut input) = parse_frame(datagram)?;
-    // memcached drops requests spread over several datagrams, and empty ones.
-    if frame.count != 1 || input.is_empty() {
-        return None;
-    }
-    if input.first() == Some(&0x80) {
-        return None; // The binary protocol is not served over UDP.
-    }
-    let mut session = Session::default();
-    while !input.is_empty() {
-        let (consumed, flow) = match text::parse(input, &shared.limits) {
-            // A datagram is the whole request: a truncated one is dropped.
-            Ok(Status::Incomplete) => break,
-            Ok(Status::Complete(req, n)) => {
-                (n, dispatch::text(req, shared, stats, &mut session, out))
-            }
-            Err(e) => (
-                e.consumed,
-                dispatch::text_refused(&e, shared, &session, out),
-            ),
-        };
-        input = &input[consumed.min(input.len())..];
-        match flow {
-            // A datagram's session never sets `pause_above`: no pauses.
-            Flow::Continue | Flow::Pause => {}
-            Flow::Close => break,
-            Flow::Shutdown => return Some(Flow::Shutdown),
+    mut reply: impl FnMut(&[u8], bool),
+) -> Progress {
+    let mut exchange = Exchange::datagram();
+    let mut pos = 0;
+    loop {
+        out.clear();
+        let mut budget = 1;
+        let (used, progress) = exchange.process(shared, stats, &input[pos..], out, 0, &mut budget);
+        pos += used;
+        if budget == 0 {
+            reply(out, exchange.protocol() == Some(Protocol::Binary));
+        }
+        match progress {
+            Progress::Budget | Progress::Backpressure => {}
+            done => return done,
         }
     }
-    Some(Flow::Continue)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::conn::{Conn, Next};
-use super::Shared;
+use super::shared::Shared;
 use crate::stats::ThreadStats;
 
 /// Token of the waker the listener uses to announce new connections.
@@ -131,7 +131,7 @@ impl Worker {
                 .register(&mut conn.stream, token, interest)
             {
                 log::warn!("could not register a connection: {e}");
-                self.shared.forget(&conn);
+                self.shared.forget(&conn.info, conn.read_buf_len());
                 continue;
             }
             entry.insert(conn);
@@ -162,7 +162,7 @@ impl Worker {
     fn close(&mut self, token: Token) {
         if let Some(mut conn) = self.conns.try_remove(token.0) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
-            self.shared.forget(&conn);
+            self.shared.forget(&conn.info, conn.read_buf_len());
         }
     }
 

@@ -512,3 +512,32 @@ fn responses_encode_like_memcached() {
     assert_eq!(&out[16..24], &2u64.to_be_bytes());
     assert_eq!(&out[24..], b"\0\0\0\x05keyval");
 }
+
+#[test]
+fn packet_headers_round_trip_through_the_one_codec() {
+    let table = [
+        PacketHeader::request(op::SET, 8, 3, 5),
+        PacketHeader {
+            magic: RESPONSE_MAGIC,
+            opcode: op::GETK,
+            key_len: 250,
+            extras_len: 4,
+            status: ResponseStatus::NotFound as u16,
+            body_len: u32::MAX,
+            opaque: 0xdead_beef,
+            cas: u64::MAX - 1,
+        },
+    ];
+    for h in table {
+        let mut out = Vec::new();
+        h.encode(&mut out);
+        assert_eq!(out.len(), HEADER_LEN, "{h:?}");
+        assert_eq!(PacketHeader::decode(&out), h);
+    }
+    let mut out = Vec::new();
+    PacketHeader::request(op::SET, 8, 3, 5).encode(&mut out);
+    assert_eq!(
+        out,
+        [0x80, 0x01, 0, 3, 8, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+}

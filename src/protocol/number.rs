@@ -69,12 +69,12 @@ fn strtol(tok: &[u8]) -> Option<i64> {
 
 /// memcached's `safe_strtol` into an `int32_t`: the `long` is narrowed by
 /// truncation.
-pub(in crate::protocol) fn safe_strtol(tok: &[u8]) -> Option<i32> {
+pub(super) fn safe_strtol(tok: &[u8]) -> Option<i32> {
     strtol(tok).map(|l| l as i32)
 }
 
 /// memcached's `safe_strtoull`.
-pub(in crate::protocol) fn safe_strtoull(tok: &[u8]) -> Option<u64> {
+pub(super) fn safe_strtoull(tok: &[u8]) -> Option<u64> {
     let (negative, magnitude) = scan(tok)?;
     let value = if negative {
         magnitude.wrapping_neg()
@@ -89,7 +89,7 @@ pub(in crate::protocol) fn safe_strtoull(tok: &[u8]) -> Option<u64> {
 
 /// memcached's `safe_strtoul` into a `uint32_t` (`unsigned long` is 64 bits,
 /// so this is `safe_strtoull` narrowed by truncation).
-pub(in crate::protocol) fn safe_strtoul(tok: &[u8]) -> Option<u32> {
+pub(super) fn safe_strtoul(tok: &[u8]) -> Option<u32> {
     safe_strtoull(tok).map(|v| v as u32)
 }
 
