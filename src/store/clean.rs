@@ -16,31 +16,11 @@
 //! Cleaning runs in the writer that finds the budget spent, with no stripe
 //! lock held; it takes each record's stripe lock in turn, for one record.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-use parking_lot::Mutex;
-
+use super::cache::Cache;
 use super::log::{Handle, Header, REF};
 use super::stripe::hasher;
-use super::Cache;
-
-#[derive(Default)]
-pub struct Cleaner {
-    /// One cleaner (or crawler) at a time; holds the crawler's position.
-    lock: Mutex<usize>,
-    compacted: AtomicU64,
-    evicted: AtomicU64,
-}
-
-impl Cleaner {
-    pub fn compacted(&self) -> u64 {
-        self.compacted.load(Ordering::Relaxed)
-    }
-
-    pub fn evicted(&self) -> u64 {
-        self.evicted.load(Ordering::Relaxed)
-    }
-}
 
 /// What to do with one live record.
 enum Fate {

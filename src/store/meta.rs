@@ -8,143 +8,16 @@
 //! hands out one win token ([`WON`]) until it is replaced or invalidated
 //! again; a stale item ([`STALE`]) gives the token to the first reader.
 
-use super::stripe::PIN_ABOVE;
-use super::{
-    Cache, ClassId, DeltaError, ItemView, PutExtra, StoreError, StoreMode, StoreOutcome,
-    BINARY_KEY, FETCHED, HDR, STALE, WON,
+use super::cache::{parse_counter, Cache};
+use super::log::{BINARY_KEY, FETCHED, HDR, STALE, WON};
+use super::stripe::{ItemView, PIN_ABOVE};
+use super::types::{
+    DeleteOptions, DeleteOutcome, DeltaDone, DeltaError, DeltaOptions, DeltaOutcome, ItemInfo,
+    PutExtra, ReadOptions, ReadState, StoreError, StoreMode, StoreOptions, StoreOutcome,
 };
 
 /// How often an operation retries after losing a race with a writer.
 const RETRIES: usize = 16;
-
-/// What a read may do besides reading.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReadOptions {
-    /// On a miss, create an empty placeholder with this exptime and give the
-    /// caller the win token.
-    pub vivify: Option<i64>,
-    /// Win the recache token if the item expires sooner than this exptime.
-    pub recache_below: Option<i64>,
-    /// Set a new exptime (touch).
-    pub touch: Option<i64>,
-    /// The touch happens before the recache check (memcached applies the
-    /// flags in request order).
-    pub touch_first: bool,
-    /// Leave the access time and the fetched bit alone.
-    pub no_bump: bool,
-    /// CAS unique of a vivified placeholder.
-    pub new_cas: Option<u64>,
-}
-
-/// What a read saw, before it changed anything.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReadState {
-    /// This read created the item (a vivified placeholder).
-    pub created: bool,
-    /// This caller won the recache token (`W`).
-    pub won: bool,
-    /// Another caller already holds the token (`Z`).
-    pub already_won: bool,
-    /// The item is stale (`X`).
-    pub stale: bool,
-    /// The item had been read before this read (`h`).
-    pub fetched_before: bool,
-    /// Seconds since the previous access (`l`).
-    pub idle: u32,
-    /// Relative expiry before this read changed it (0: never).
-    pub exp_before: u32,
-    /// The relative time of the read.
-    pub now: u32,
-}
-
-/// What a store adds to a plain [`StoreMode`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// Store only if the item's CAS unique is this one. With `Set` and
-    /// `Replace` this is a `cas`; `Add` ignores it; `Append` and `Prepend`
-    /// check it unless it is 0.
-    pub compare_cas: Option<u64>,
-    /// With `compare_cas`: a CAS unique older than the item's still stores,
-    /// as a stale value.
-    pub invalidate: bool,
-    /// The stored item's CAS unique, instead of a fresh one.
-    pub new_cas: Option<u64>,
-    /// The key is binary (it arrived base64-encoded).
-    pub binary_key: bool,
-}
-
-/// What a delete may do instead of removing the item.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DeleteOptions {
-    /// Act only if the item's CAS unique is this one.
-    pub compare_cas: Option<u64>,
-    /// Mark the item stale with a new CAS unique instead of removing it.
-    pub invalidate: bool,
-    /// With `invalidate`: a new exptime for the stale item.
-    pub exptime: Option<i64>,
-    /// Keep the item but drop its value.
-    pub drop_value: bool,
-    /// The new CAS unique, instead of a fresh one.
-    pub new_cas: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteOutcome {
-    /// Removed, invalidated or emptied.
-    Deleted,
-    NotFound,
-    /// `compare_cas` did not match.
-    Exists,
-}
-
-/// What arithmetic may do besides the delta.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DeltaOptions {
-    /// Act only if the item's CAS unique is this one.
-    pub compare_cas: Option<u64>,
-    /// On a miss, create the counter with this exptime and initial value.
-    pub vivify: Option<(i64, u64)>,
-    /// On success, set this exptime.
-    pub touch: Option<i64>,
-    /// The new CAS unique, instead of a fresh one.
-    pub new_cas: Option<u64>,
-}
-
-/// A counter after arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeltaDone {
-    pub value: u64,
-    pub cas: u64,
-    /// Relative expiry before and after the operation.
-    pub exp_before: u32,
-    pub exp: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeltaOutcome {
-    Applied(DeltaDone),
-    /// The counter was missing and was created with its initial value.
-    Created(DeltaDone),
-    /// `compare_cas` did not match.
-    Exists,
-}
-
-/// An item's metadata, as `me` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ItemInfo {
-    /// Relative expiry (0: never).
-    pub exp: u32,
-    /// Seconds since the last access.
-    pub idle: u32,
-    pub cas: u64,
-    pub fetched: bool,
-    /// Slab class; `None` for a large item.
-    pub class: Option<ClassId>,
-    /// Bytes the item occupies: header, key and value.
-    pub size: usize,
-    pub binary_key: bool,
-    pub now: u32,
-}
 
 impl Cache {
     /// A storage command with meta options. `exptime` follows the protocol.
@@ -368,7 +241,7 @@ impl Cache {
                 let mut head = [0u8; 128];
                 let n = len.min(head.len());
                 v.value.bytes().prefix(&mut head[..n]);
-                (super::parse_counter(&head[..n]), len, v.flags, v.exp, v.cas)
+                (parse_counter(&head[..n]), len, v.flags, v.exp, v.cas)
             };
             if opts.compare_cas.is_some_and(|c| c != cas) {
                 drop(s);

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
+use super::cache::parse_counter;
 use super::*;
+use crate::clock::Clock;
 
 fn cache_with(limit: usize, evictions: bool) -> Cache {
     let config = CacheConfig {

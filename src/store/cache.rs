@@ -1,0 +1,470 @@
+//! The cache: stripes of the index over one log of item memory.
+//! `meta.rs` adds the meta protocol's operations and `clean.rs` eviction
+//! and the crawler, both as more `impl Cache` blocks.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::log::{self, Log, Reservation, BINARY_KEY, HDR, STALE};
+use super::stripe::{self, Ctx, ItemView, Stripe, StripeGuard, Value};
+use super::types::{
+    CacheConfig, ClassId, ClassStats, DeltaError, DeltaOptions, DeltaOutcome, PutExtra, StoreError,
+    StoreMode, StoreOptions, StoreOutcome, StoreStats,
+};
+use crate::clock::Clock;
+
+/// Stripes the index splits into: many more than threads, so two requests
+/// rarely wait for each other. Memory does not depend on it.
+const STRIPES: usize = 256;
+
+/// The cleaner's lock (which also holds the crawler's position) and its
+/// counters.
+#[derive(Default)]
+pub(super) struct Cleaner {
+    /// One cleaner (or crawler) at a time.
+    pub lock: Mutex<usize>,
+    pub compacted: AtomicU64,
+    pub evicted: AtomicU64,
+}
+
+impl Cleaner {
+    pub fn compacted(&self) -> u64 {
+        self.compacted.load(Ordering::Relaxed)
+    }
+
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+}
+
+/// Keeps a stripe on its own cache lines so neighbouring locks don't share.
+#[repr(align(128))]
+struct Padded(Mutex<Stripe>);
+
+pub struct Cache {
+    stripes: Box<[Padded]>,
+    pub(super) stripe_mask: usize,
+    pub(super) log: Log,
+    pub(super) clean: Cleaner,
+    pub(super) clock: Arc<Clock>,
+    /// Relative time at which a delayed `flush_all` takes effect (0: none).
+    flush_deadline: AtomicU32,
+    pub(super) config: CacheConfig,
+}
+
+impl Cache {
+    pub fn new(config: CacheConfig, clock: Arc<Clock>) -> Cache {
+        let n = STRIPES;
+        let stripes = (0..n)
+            .map(|i| Padded(Mutex::new(Stripe::new(i as u64, n.trailing_zeros()))))
+            .collect();
+        Cache {
+            stripes,
+            stripe_mask: n - 1,
+            log: Log::new(config.memory_limit, config.max_item_size),
+            clean: Cleaner::default(),
+            clock,
+            flush_deadline: AtomicU32::new(0),
+            config,
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// Largest value a key of `key_len` bytes may carry.
+    pub fn max_value(&self, key_len: usize) -> usize {
+        self.config.max_item_size.saturating_sub(HDR + key_len)
+    }
+
+    pub(super) fn ctx(&self) -> Ctx<'_> {
+        let now = self.clock.now();
+        let deadline = self.flush_deadline.load(Ordering::Relaxed);
+        Ctx {
+            log: &self.log,
+            now,
+            flush_before: if deadline != 0 && now >= deadline {
+                deadline
+            } else {
+                0
+            },
+            use_cas: self.config.use_cas,
+        }
+    }
+
+    pub(super) fn locate(&self, key: &[u8]) -> (usize, u64) {
+        let hash = stripe::hasher().hash_one(key);
+        (((hash >> 32) as usize) & self.stripe_mask, hash)
+    }
+
+    pub(super) fn lock(&self, i: usize) -> StripeGuard<'_> {
+        StripeGuard::lock(&self.stripes[i].0, &self.log)
+    }
+    // ---- reads ---------------------------------------------------------
+
+    /// Look `key` up and let `f` read the item while the stripe is locked.
+    /// `f` must be quick: copy a short value, or pin a long one.
+    pub fn get<'a, R>(&'a self, key: &[u8], f: impl FnOnce(&ItemView<'a>) -> R) -> Option<R> {
+        self.read(key, None, f)
+    }
+
+    /// `gat`: like [`Cache::get`], and set a new exptime.
+    pub fn get_and_touch<'a, R>(
+        &'a self,
+        key: &[u8],
+        exptime: i64,
+        f: impl FnOnce(&ItemView<'a>) -> R,
+    ) -> Option<R> {
+        self.read(key, Some(self.clock.expiry(exptime)), f)
+    }
+
+    pub(super) fn read<'a, R>(
+        &'a self,
+        key: &[u8],
+        exp: Option<u32>,
+        f: impl FnOnce(&ItemView<'a>) -> R,
+    ) -> Option<R> {
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let h = s.lookup(&ctx, hash, key)?;
+        if let Some(exp) = exp {
+            s.set_exp(&self.log, h, exp);
+        }
+        s.mark_used(&self.log, h, ctx.now, true);
+        Some(f(&s.view(&self.log, h)))
+    }
+
+    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        let exp = self.clock.expiry(exptime);
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let Some(h) = s.lookup(&ctx, hash, key) else {
+            return false;
+        };
+        s.set_exp(&self.log, h, exp);
+        s.mark_used(&self.log, h, ctx.now, false);
+        true
+    }
+
+    pub fn delete(&self, key: &[u8]) -> bool {
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let Some(h) = s.lookup(&ctx, hash, key) else {
+            return false;
+        };
+        s.unlink(&self.log, hash, h);
+        true
+    }
+
+    /// Copy an item's value into `out` (pinning a long one and copying it
+    /// after unlocking); returns its flags, exptime, CAS and status bits.
+    pub(super) fn copy_value(&self, key: &[u8], out: &mut Vec<u8>) -> Option<(u32, u32, u64, u8)> {
+        let mut pinned = None;
+        let fields = self.read(key, None, |item| {
+            match &item.value {
+                Value::Inline(v) => v.extend_into(out),
+                Value::Shared(v) => pinned = Some(v.pin()),
+            }
+            (item.flags, item.exp, item.cas, item.bits)
+        })?;
+        if let Some(p) = pinned {
+            p.bytes().extend_into(out);
+        }
+        Some(fields)
+    }
+
+    // ---- writes --------------------------------------------------------
+
+    /// A storage command. `exptime` follows the protocol's rules.
+    pub fn store(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+    ) -> Result<StoreOutcome, StoreError> {
+        self.store_with(mode, key, flags, exptime, value, &StoreOptions::default())
+    }
+
+    /// What a conditional store finds before it writes anything: the
+    /// refusal it would answer now, if any.
+    fn precheck(&self, mode: StoreMode, key: &[u8], invalidate: bool) -> Option<StoreOutcome> {
+        if matches!(mode, StoreMode::Set) {
+            return None;
+        }
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let old = s.lookup(&ctx, hash, key);
+        match (mode, old) {
+            (StoreMode::Add, Some(h)) => {
+                // memcached bumps the item a failed add ran into.
+                s.mark_used(&self.log, h, ctx.now, false);
+                Some(StoreOutcome::NotStored)
+            }
+            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
+            (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
+            (StoreMode::Cas(unique), Some(h)) => {
+                let cas = s.header(&self.log, h).cas;
+                (cas != unique && !(invalidate && unique < cas)).then_some(StoreOutcome::Exists)
+            }
+            _ => None,
+        }
+    }
+
+    /// Set, add, replace or cas an item whose value is the concatenation of
+    /// `value`'s two pieces and whose expiry is already relative. The record
+    /// is written into the log before the stripe is locked; the lock only
+    /// checks the mode and links it.
+    pub(super) fn put(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exp: u32,
+        value: [&[u8]; 2],
+        extra: PutExtra,
+    ) -> Result<StoreOutcome, StoreError> {
+        let nbytes = value[0].len() + value[1].len();
+        let len = log::record_len(key.len(), flags, nbytes);
+        if HDR + key.len() + nbytes > self.config.max_item_size || len > self.log.max_record() {
+            return Err(StoreError::TooLarge);
+        }
+        if let Some(refused) = self.precheck(mode, key, extra.invalidate) {
+            return Ok(refused);
+        }
+        let r = self.reserve(len)?;
+        let now = self.clock.now();
+        log::write_record(r.words(), key, flags, exp, now, 0, extra.bits, value);
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let old = s.lookup(&ctx, hash, key);
+        let mut stale = false;
+        let refused = match (mode, old) {
+            (StoreMode::Add, Some(h)) => {
+                s.mark_used(&self.log, h, ctx.now, false);
+                Some(StoreOutcome::NotStored)
+            }
+            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
+            (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
+            (StoreMode::Cas(unique), Some(h)) => {
+                let cas = s.header(&self.log, h).cas;
+                if cas == unique {
+                    None
+                } else if extra.invalidate && unique < cas {
+                    // memcached: an older CAS may still store, as a stale
+                    // value that keeps the item's TTL.
+                    stale = true;
+                    None
+                } else {
+                    Some(StoreOutcome::Exists)
+                }
+            }
+            _ => None,
+        };
+        if let Some(outcome) = refused {
+            return Ok(outcome); // `r` drops: its bytes become a filler
+        }
+        let h = r.handle();
+        if stale {
+            let old_exp = s.header(&self.log, old.expect("cas found it")).exp;
+            s.set_bits(&self.log, h, log::STALE, 0);
+            s.set_exp(&self.log, h, old_exp);
+        }
+        let cas = match extra.new_cas {
+            Some(cas) => cas,
+            None => s.next_cas(ctx.use_cas),
+        };
+        s.set_cas(&self.log, h, cas);
+        s.link(&self.log, hash, r, old);
+        Ok(StoreOutcome::Stored(cas))
+    }
+
+    /// Append or prepend: copy the old value out, then store the
+    /// combination only if nobody changed the item meanwhile.
+    pub(super) fn concat(
+        &self,
+        key: &[u8],
+        data: &[u8],
+        append: bool,
+        opts: &StoreOptions,
+    ) -> Result<StoreOutcome, StoreError> {
+        let mut buf = Vec::new();
+        for _ in 0..16 {
+            buf.clear();
+            let Some((flags, exp, cas, bits)) = self.copy_value(key, &mut buf) else {
+                return Ok(StoreOutcome::NotStored);
+            };
+            if opts.compare_cas.is_some_and(|c| c != 0 && c != cas) {
+                return Ok(StoreOutcome::Exists);
+            }
+            if HDR + key.len() + buf.len() + data.len() > self.config.max_item_size {
+                return Ok(StoreOutcome::NotStored);
+            }
+            let pieces: [&[u8]; 2] = if append { [&buf, data] } else { [data, &buf] };
+            let extra = PutExtra {
+                new_cas: opts.new_cas,
+                bits: bits & (STALE | BINARY_KEY),
+                invalidate: false,
+            };
+            match self.put(StoreMode::Cas(cas), key, flags, exp, pieces, extra) {
+                Ok(StoreOutcome::Exists) => continue,
+                Ok(StoreOutcome::NotFound) => return Ok(StoreOutcome::NotStored),
+                Err(StoreError::TooLarge) => return Ok(StoreOutcome::NotStored),
+                other => return other,
+            }
+        }
+        Ok(StoreOutcome::NotStored)
+    }
+
+    /// `incr` / `decr`: decimal arithmetic on the value, wrapping at 2^64
+    /// upwards and stopping at 0 downwards. A shorter result is padded with
+    /// spaces in place, as memcached does.
+    pub fn delta(&self, key: &[u8], delta: u64, incr: bool) -> Result<u64, DeltaError> {
+        match self.delta_with(key, delta, incr, &DeltaOptions::default())? {
+            DeltaOutcome::Applied(d) | DeltaOutcome::Created(d) => Ok(d.value),
+            DeltaOutcome::Exists => Err(DeltaError::NotFound),
+        }
+    }
+
+    /// `flush_all`: now, or `delay` seconds from now.
+    pub fn flush_all(&self, delay: i64) {
+        if delay > 0 {
+            self.flush_deadline
+                .store(self.clock.expiry(delay), Ordering::Relaxed);
+            return;
+        }
+        self.flush_deadline.store(0, Ordering::Relaxed);
+        for i in 0..self.stripes.len() {
+            self.lock(i).flush(&self.log);
+        }
+    }
+
+    /// `cache_memlimit`: takes effect at once; segments past the new limit
+    /// are emptied by [`Cache::maintain`].
+    pub fn set_memory_limit(&self, bytes: usize) {
+        self.log.set_limit(bytes);
+    }
+
+    // ---- memory --------------------------------------------------------
+
+    /// Room for a record of `len` bytes, cleaning a segment first when the
+    /// budget is spent. Called with no stripe lock held.
+    pub(super) fn reserve(&self, len: usize) -> Result<Reservation<'_>, StoreError> {
+        for _ in 0..64 {
+            if self.log.wants_clean() {
+                self.clean(false);
+            }
+            match self.log.reserve(len) {
+                Ok(r) => return Ok(r),
+                Err(log::Full::NeedClean) => {
+                    if !self.clean(true) {
+                        return Err(StoreError::OutOfMemory);
+                    }
+                }
+            }
+        }
+        Err(StoreError::OutOfMemory)
+    }
+
+    /// Background work, called about once a second: reclaim expired and
+    /// flushed items, and empty segments past a lowered limit.
+    pub fn maintain(&self, segments: usize) {
+        self.crawl(segments);
+        let mut rounds = 0;
+        while self.log.segment_counts().0 > self.log.limit_segments() && rounds < 1 << 16 {
+            if !self.clean(true) {
+                break;
+            }
+            rounds += 1;
+        }
+    }
+
+    // ---- stats ---------------------------------------------------------
+
+    pub fn stats(&self) -> StoreStats {
+        let (used, free) = self.log.segment_counts();
+        let mut out = StoreStats {
+            limit_maxbytes: self.log.limit_bytes() as u64,
+            total_malloced: self.log.allocated_bytes() as u64,
+            total_pages: (self.log.allocated_bytes() / self.log.segment_bytes()) as u64,
+            segment_bytes: self.log.segment_bytes() as u64,
+            segments_used: used as u64,
+            segments_free: free as u64,
+            live_bytes: self.log.live_bytes() as u64,
+            segments_compacted: self.clean.compacted(),
+            segments_evicted: self.clean.evicted(),
+            ..Default::default()
+        };
+        for i in 0..self.stripes.len() {
+            let s = self.lock(i);
+            let st = &s.stats;
+            let o = &mut out.items;
+            o.curr_items += st.curr_items;
+            o.total_items += st.total_items;
+            o.bytes += st.bytes;
+            o.evictions += st.evictions;
+            o.evicted_unfetched += st.evicted_unfetched;
+            o.evicted_active += st.evicted_active;
+            o.reclaimed += st.reclaimed;
+            o.expired_unfetched += st.expired_unfetched;
+            o.crawler_reclaimed += st.crawler_reclaimed;
+            o.moved += st.moved;
+            o.evicted_time = o.evicted_time.max(st.evicted_time);
+        }
+        out
+    }
+
+    /// The log as `stats slabs` shows it: one class whose chunks are
+    /// segments.
+    pub fn classes(&self) -> impl Iterator<Item = (ClassId, usize)> + '_ {
+        std::iter::once((0, self.log.segment_bytes()))
+    }
+
+    /// The class's segments (pages), items and free segments.
+    pub fn class_stats(&self, _class: ClassId) -> ClassStats {
+        let st = self.stats();
+        ClassStats {
+            pages: st.segments_used,
+            items: st.items.curr_items,
+            free_chunks: st.segments_free,
+            chunks_per_page: 1,
+        }
+    }
+
+    pub fn stripe_count(&self) -> usize {
+        self.stripes.len()
+    }
+}
+
+/// A counter value as memcached reads it (`strtoull`): decimal digits,
+/// optionally after whitespace or `+`, ending at the value's end or at
+/// whitespace, after which anything may follow (its own padding, or
+/// `5 x`, which memcached counts as 5).
+pub(super) fn parse_counter(v: &[u8]) -> Option<u64> {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace())?;
+    let v = &v[start..];
+    let v = v.strip_prefix(b"+").unwrap_or(v);
+    let end = v
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(v.len());
+    if end == 0 || v.get(end).is_some_and(|b| !b.is_ascii_whitespace()) {
+        return None;
+    }
+    v[..end].iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add((d - b'0') as u64)
+    })
+}
