@@ -30,7 +30,7 @@
 //! borrow from the read buffer). The front ends (`server::front`) only turn
 //! requests into operations in domain terms and outcomes into their wire
 //! format. The execution layer (`server::exec`) is the one join between
-//! protocols and [`store::Cache`] (lock-striped, slab-allocated; knows
+//! protocols and [`store::Cache`] (lock-striped, over one log of segments; knows
 //! nothing of sockets or protocols): counters, the failed-set rule, the auth
 //! gate, the no-bump rule and the one reserve-and-retry read live there.
 //! `server::Exchange` runs the request loop (budget, back-pressure) for TCP
@@ -41,7 +41,8 @@
 //!   the config file, validation.
 //! - [`protocol`]: sans-IO parsers for text, meta and binary; their shared
 //!   vocabulary (`protocol::common`), the binary header codec, `CommandKind`.
-//! - [`store`]: the cache: stripes, slab pages, CLOCK eviction, expiry.
+//! - [`store`]: the cache: stripes, the segment log, compaction and CLOCK
+//!   eviction, expiry.
 //! - [`server`]: listener, workers, connections, the exchange, front ends,
 //!   the execution layer, the `stats` report and `/metrics`.
 //! - [`client`]: the client library (ketama ring, pool, failover, TLS).
