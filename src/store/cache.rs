@@ -197,6 +197,41 @@ impl Cache {
         self.store_with(mode, key, flags, exptime, value, &StoreOptions::default())
     }
 
+    /// The storage mode's verdict on the item `old` found under the key:
+    /// `Err` with the refusal, or `Ok(stale)`, where `stale` says an older
+    /// CAS stores anyway, as a stale value (meta `I`).
+    fn check_mode(
+        &self,
+        s: &mut Stripe,
+        now: u32,
+        mode: StoreMode,
+        old: Option<log::Handle>,
+        invalidate: bool,
+    ) -> Result<bool, StoreOutcome> {
+        match (mode, old) {
+            (StoreMode::Add, Some(h)) => {
+                // memcached bumps the item a failed add ran into.
+                s.mark_used(&self.log, h, now, false);
+                Err(StoreOutcome::NotStored)
+            }
+            (StoreMode::Replace, None) => Err(StoreOutcome::NotStored),
+            (StoreMode::Cas(_), None) => Err(StoreOutcome::NotFound),
+            (StoreMode::Cas(unique), Some(h)) => {
+                let cas = s.header(&self.log, h).cas;
+                if cas == unique {
+                    Ok(false)
+                } else if invalidate && unique < cas {
+                    // memcached: an older CAS may still store, as a stale
+                    // value that keeps the item's TTL.
+                    Ok(true)
+                } else {
+                    Err(StoreOutcome::Exists)
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// What a conditional store finds before it writes anything: the
     /// refusal it would answer now, if any.
     fn precheck(&self, mode: StoreMode, key: &[u8], invalidate: bool) -> Option<StoreOutcome> {
@@ -207,20 +242,8 @@ impl Cache {
         let ctx = self.ctx();
         let mut s = self.lock(i);
         let old = s.lookup(&ctx, hash, key);
-        match (mode, old) {
-            (StoreMode::Add, Some(h)) => {
-                // memcached bumps the item a failed add ran into.
-                s.mark_used(&self.log, h, ctx.now, false);
-                Some(StoreOutcome::NotStored)
-            }
-            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
-            (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
-            (StoreMode::Cas(unique), Some(h)) => {
-                let cas = s.header(&self.log, h).cas;
-                (cas != unique && !(invalidate && unique < cas)).then_some(StoreOutcome::Exists)
-            }
-            _ => None,
-        }
+        self.check_mode(&mut s, ctx.now, mode, old, invalidate)
+            .err()
     }
 
     /// Set, add, replace or cas an item whose value is the concatenation of
@@ -251,32 +274,10 @@ impl Cache {
         let ctx = self.ctx();
         let mut s = self.lock(i);
         let old = s.lookup(&ctx, hash, key);
-        let mut stale = false;
-        let refused = match (mode, old) {
-            (StoreMode::Add, Some(h)) => {
-                s.mark_used(&self.log, h, ctx.now, false);
-                Some(StoreOutcome::NotStored)
-            }
-            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
-            (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
-            (StoreMode::Cas(unique), Some(h)) => {
-                let cas = s.header(&self.log, h).cas;
-                if cas == unique {
-                    None
-                } else if extra.invalidate && unique < cas {
-                    // memcached: an older CAS may still store, as a stale
-                    // value that keeps the item's TTL.
-                    stale = true;
-                    None
-                } else {
-                    Some(StoreOutcome::Exists)
-                }
-            }
-            _ => None,
+        let stale = match self.check_mode(&mut s, ctx.now, mode, old, extra.invalidate) {
+            Ok(stale) => stale,
+            Err(refused) => return Ok(refused), // `r` drops: its bytes become a filler
         };
-        if let Some(outcome) = refused {
-            return Ok(outcome); // `r` drops: its bytes become a filler
-        }
         let h = r.handle();
         if stale {
             let old_exp = s.header(&self.log, old.expect("cas found it")).exp;
