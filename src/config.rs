@@ -803,6 +803,7 @@ const SUBOPTIONS: &[(&str, SubKind)] = &[
     ("no_modern", SubKind::Flag),
     ("drop_privileges", SubKind::Flag),
     ("no_drop_privileges", SubKind::Flag),
+    ("relaxed_privileges", SubKind::Flag),
     ("sock_cookie_id", SubKind::OptUint),
     ("ext_path", SubKind::Str),
     ("ext_page_size", SubKind::Uint),
