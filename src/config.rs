@@ -203,14 +203,16 @@ impl Default for Extended {
 /// ferrocache's safer `listen` and CPU-count `threads`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `-p`: TCP port (default 11211).
-    pub port: u16,
+    /// `-p`: TCP port (default 11211); as in memcached, 0 = no TCP
+    /// listener and -1 = an ephemeral port. See [`Config::tcp_bind_port`].
+    pub port: i32,
     /// `-l`: raw listen entries, comma-separated lists flattened.
     pub listen: Vec<String>,
     /// `-l` entries parsed; same order as `listen`.
     pub listen_addrs: Vec<ListenAddr>,
-    /// `-U`: UDP port, 0 = off.
-    pub udp_port: u16,
+    /// `-U`: UDP port; 0 = off (the default), -1 = an ephemeral port. See
+    /// [`Config::udp_bind_port`].
+    pub udp_port: i32,
     /// `-s`: UNIX socket path.
     pub unix_socket: Option<PathBuf>,
     /// `-a`: permission bits of the UNIX socket (default 0o700).
@@ -337,6 +339,18 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The port to bind the TCP listeners on (0: let the kernel choose), or
+    /// `None` for no TCP listener: memcached's `-p 0`, and any `-s`, which
+    /// disables the network listeners altogether.
+    pub fn tcp_bind_port(&self) -> Option<u16> {
+        bind_port(self.port).filter(|_| self.unix_socket.is_none())
+    }
+
+    /// [`Config::tcp_bind_port`] for UDP (`-U`).
+    pub fn udp_bind_port(&self) -> Option<u16> {
+        bind_port(self.udp_port).filter(|_| self.unix_socket.is_none())
+    }
+
     /// The first given flag ferrocache does not implement yet, as a message
     /// such as `-S/--enable-sasl is not supported yet`.
     pub fn unsupported(&self) -> Option<String> {
@@ -738,6 +752,23 @@ fn parse_uint<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
     }
     t.parse::<T>()
         .map_err(|_| format!("invalid value '{s}': out of range ({what})"))
+}
+
+/// A `-p`/`-U` value: 0-65535, or -1 (an ephemeral port), as memcached takes them.
+fn parse_port(s: &str) -> Result<i32, String> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    parse_uint::<u16>(s, "a port number 0-65535, or -1 for an ephemeral port").map(i32::from)
+}
+
+/// The port to bind for a `-p`/`-U` value: `None` when it is 0 (off).
+fn bind_port(port: i32) -> Option<u16> {
+    match port {
+        0 => None,
+        -1 => Some(0),
+        p => u16::try_from(p).ok(),
+    }
 }
 
 fn to_usize(v: u64, flag: &str, s: &str) -> Result<usize, ConfigError> {
@@ -1184,12 +1215,14 @@ fn build(cli: Cli) -> Result<Config, ConfigError> {
     let mut c = Config::default();
 
     if let Some(s) = &cli.port {
-        c.port = parse_uint(s, "a port number 0-65535")
-            .map_err(|e| ConfigError::invalid("-p/--port", e))?;
+        c.port = parse_port(s).map_err(|e| ConfigError::invalid("-p/--port", e))?;
     }
     if let Some(s) = &cli.udp_port {
-        c.udp_port = parse_uint(s, "a port number 0-65535")
-            .map_err(|e| ConfigError::invalid("-U/--udp-port", e))?;
+        c.udp_port = parse_port(s).map_err(|e| ConfigError::invalid("-U/--udp-port", e))?;
+        // memcached: a UDP port given without -p is the TCP port too.
+        if cli.port.is_none() && c.udp_port != 0 {
+            c.port = c.udp_port;
+        }
     }
     if !cli.listen.is_empty() {
         c.listen.clear();
@@ -1533,8 +1566,20 @@ mod tests {
             (&["--port", "11300"], |c| c.port == 11300),
             (&["--por=11300"], |c| c.port == 11300),
             (&["-p", "1", "-p", "2"], |c| c.port == 2),
-            (&["-p", "0"], |c| c.port == 0),
-            (&["-U", "0"], |c| c.udp_port == 0),
+            (&["-p", "0"], |c| c.port == 0 && c.tcp_bind_port().is_none()),
+            (&["-p", "-1"], |c| c.port == -1 && c.tcp_bind_port() == Some(0)),
+            (&["-U", "0"], |c| c.udp_port == 0 && c.udp_bind_port().is_none()),
+            (&["-U", "-1"], |c| {
+                c.udp_port == -1 && c.udp_bind_port() == Some(0) && c.tcp_bind_port() == Some(0)
+            }),
+            // memcached: -U without -p moves TCP to the same port.
+            (&["-U", "11300"], |c| c.port == 11300 && c.udp_port == 11300),
+            (&["-p", "11211", "-U", "11300"], |c| c.port == 11211),
+            (&["-p", "-1", "-U", "11300"], |c| c.tcp_bind_port() == Some(0)),
+            // A unix socket disables TCP and UDP, as in memcached.
+            (&["-s", "/tmp/mc.sock", "-p", "11300", "-U", "11301"], |c| {
+                c.tcp_bind_port().is_none() && c.udp_bind_port().is_none()
+            }),
             (&["-v"], |c| c.verbosity == 1),
             (&["-vv"], |c| c.verbosity == 2),
             (&["-vvv"], |c| c.verbosity == 3),
@@ -1724,7 +1769,8 @@ mod tests {
             (&["-f", "inf"], "Factor must be greater than 1"),
             (&["-f", "abc"], "-f/--slab-growth-factor: invalid value"),
             (&["-p", "70000"], "-p/--port: invalid value '70000'"),
-            (&["-p", "-1"], "-p/--port"),
+            (&["-p", "-2"], "-p/--port"),
+            (&["-U", "-2"], "-U/--udp-port"),
             (&["-p", "abc"], "-p/--port"),
             (&["-U", "65536"], "-U/--udp-port"),
             (&["-c", "abc"], "-c/--conn-limit: invalid value 'abc'"),

@@ -204,7 +204,8 @@ fn bad_sasl_set_ups_stop_start_up() {
     ];
     for (args, message) in cases {
         let out = Command::new(server_bin())
-            .args(["-p", "0", "-l", "127.0.0.1", "-U", "0"])
+            .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0"])
+            .args(common::root_user_args())
             .args(&args)
             .env_remove("MEMCACHED_SASL_PWDB")
             .stdin(Stdio::null())
@@ -219,6 +220,7 @@ fn bad_sasl_set_ups_stop_start_up() {
     let port = common::free_port();
     let mut child = Command::new(server_bin())
         .args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0", "-S"])
+        .args(common::root_user_args())
         .env("MEMCACHED_SASL_PWDB", &path)
         .stdin(Stdio::null())
         .stderr(Stdio::null())

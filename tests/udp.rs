@@ -23,7 +23,7 @@ impl UdpServer {
             let argv = [
                 "ferrocache",
                 "-p",
-                "0",
+                "-1",
                 "-l",
                 "127.0.0.1",
                 "-U",

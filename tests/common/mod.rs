@@ -29,6 +29,19 @@ pub fn server_bin() -> PathBuf {
     }
 }
 
+/// The `-u` flag a spawned server needs: memcached and ferrocache refuse to
+/// run as root without one. memcached switches to nobody (as before);
+/// ferrocache stays root, so tests that hand it root-owned files still work.
+pub fn root_user_args() -> &'static [&'static str] {
+    if !nix::unistd::geteuid().is_root() {
+        &[]
+    } else if is_memcached() {
+        &["-u", "nobody"]
+    } else {
+        &["-u", "root"]
+    }
+}
+
 /// True when the tests run against the real memcached (the oracle).
 pub fn is_memcached() -> bool {
     server_bin().file_name().is_some_and(|n| n == "memcached")
@@ -52,7 +65,7 @@ impl TestServer {
         if std::env::var_os("FERROCACHE_TEST_BIN").is_some_and(|b| !b.is_empty()) {
             return TestServer::spawn(args);
         }
-        let argv = ["ferrocache", "-p", "0", "-l", "127.0.0.1", "-U", "0"]
+        let argv = ["ferrocache", "-p", "-1", "-l", "127.0.0.1", "-U", "0"]
             .iter()
             .chain(args)
             .copied();
@@ -88,9 +101,12 @@ impl TestServer {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // memcached refuses to run as root without -u.
-            if is_memcached() && nix::unistd::geteuid().is_root() {
-                cmd.args(["-u", "nobody"]);
+            // A test that names the user (or a config file that may) decides.
+            if !args
+                .iter()
+                .any(|a| *a == "-u" || a.starts_with("--user") || *a == "--config-file")
+            {
+                cmd.args(root_user_args());
             }
             let child = cmd
                 .spawn()
