@@ -1,6 +1,7 @@
 # ferrocache developer and CI entry points.
 #
 #   make run    build (release) and run the daemon in the foreground on 127.0.0.1:11211
+#               (as root with -u root: like memcached it refuses root without -u)
 #   make test   everything CI runs (see below); stops at the first failure
 #   make lint   rustfmt check + clippy with warnings as errors
 #   make fmt    format the Rust code
@@ -50,7 +51,7 @@ DESTDIR    ?=
 
 run:
 	$(CARGO) build --release
-	exec $(BIN)
+	exec $(BIN) $(if $(filter 0,$(shell id -u)),-u root)
 
 # CI: bash .ci/run -> make test. Each step must pass before the next runs.
 test: deps build cargo-test memccapable test-clients

@@ -598,3 +598,38 @@ fn ephemeral_and_disabled_ports_and_the_port_file() {
     assert!(tcp_open.is_empty(), "TCP sockets open with -p 0: {tcp_open:?}");
     std::fs::remove_file(&file).unwrap();
 }
+
+/// memcached's rule: as root, the daemon refuses to start without `-u`.
+#[test]
+fn refuses_to_run_as_root_without_a_user() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // Nothing to refuse.
+    }
+    let mut child = std::process::Command::new(common::server_bin())
+        .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..1000 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the daemon runs as root without -u");
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("can't run as root without the -u switch"),
+        "{stderr}"
+    );
+}
