@@ -148,6 +148,10 @@ pub enum ErrorKind {
     /// A non-`get` line longer than [`MAX_LINE`] without a newline: memcached
     /// closes the connection.
     LineTooLong,
+    /// An unknown command whose last token starts with `HTTP/` (`GET /
+    /// HTTP/1.0`): memcached hangs up at once, without a reply, so a
+    /// browser or proxy pointed at the cache gets nothing back.
+    Http,
 }
 
 /// A rejected request: its reply, and how many bytes of the stream to skip.
@@ -229,6 +233,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
                 Status::Complete(req, n) => Ok(Status::Complete(Request::Meta(req), n)),
                 Status::Incomplete => Ok(Status::Incomplete),
             }
+        }
+        _ if tokens(rest).last().unwrap_or(command).starts_with(b"HTTP/") => {
+            Err(cx.error(ErrorKind::Http, false))
         }
         // Everything else answers `ERROR`, including the empty line and
         // memcached's admin commands (`slabs`, `lru_crawler`, `watch`, ...).

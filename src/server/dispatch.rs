@@ -54,7 +54,7 @@ const VALUE_LINE_MAX: usize = 64;
 /// The reply to a request the text parser refused.
 pub fn text_error(e: &text::Error, out: &mut Vec<u8>) -> Flow {
     match e.kind {
-        ErrorKind::LineTooLong => return Flow::Close,
+        ErrorKind::LineTooLong | ErrorKind::Http => return Flow::Close,
         _ if e.noreply => {}
         ErrorKind::UnknownCommand => out.extend_from_slice(b"ERROR\r\n"),
         ErrorKind::Client(msg) => {
@@ -75,7 +75,7 @@ pub fn text_refused(
 ) -> Flow {
     if shared.auth.ascii.is_some()
         && !session.auth.authenticated
-        && e.kind != ErrorKind::LineTooLong
+        && !matches!(e.kind, ErrorKind::LineTooLong | ErrorKind::Http)
     {
         out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
         return Flow::Continue;

@@ -602,6 +602,17 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
             fail(ErrorKind::UnknownCommand, 28, true),
         ),
         (b"cache_memlimit 64 1 2\r\n", unknown(23)),
+        // --- HTTP on the cache port: memcached hangs up (t/malicious-commands.t) ---
+        (b"GET / HTTP/1.0\r\n", fail(ErrorKind::Http, 16, false)),
+        (
+            b"PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1\r\n",
+            fail(ErrorKind::Http, 39, false),
+        ),
+        (b"DELETE HTTP/1.1\r\n", fail(ErrorKind::Http, 17, false)),
+        (b"HTTP/1.1\r\n", fail(ErrorKind::Http, 10, false)),
+        // Only an unknown command's last token counts.
+        (b"GET / HTTP/1.0 x\r\n", unknown(18)),
+        (b"get HTTP/1.0\r\n", done(get(b"HTTP/1.0", false), 14)),
         // --- stats ---
         (b"stats\r\n", done(Request::Stats { args: b"" }, 7)),
         (b"stats   \r\n", done(Request::Stats { args: b"" }, 10)),
@@ -968,7 +979,7 @@ fn dump_table_for_oracle() {
                 let reply = match kind {
                     ErrorKind::UnknownCommand => "ERROR".to_string(),
                     ErrorKind::Client(m) => format!("CLIENT_ERROR {m}"),
-                    ErrorKind::LineTooLong => "CLOSE".to_string(),
+                    ErrorKind::LineTooLong | ErrorKind::Http => "CLOSE".to_string(),
                 };
                 format!("err {consumed} {noreply} {reply}")
             }
