@@ -160,6 +160,10 @@ pub struct Extended {
     pub ssl_kernel_tls: bool,
     /// `sasl_pwdb` (ferrocache extension): SASL password database file.
     pub sasl_pwdb: Option<PathBuf>,
+    /// `sasl_mech_list` (ferrocache extension): the SASL mechanisms offered,
+    /// colon-separated (`plain:cram-md5`); overrides `mech_list` in
+    /// `$SASL_CONF_PATH/memcached.conf`.
+    pub sasl_mech_list: Option<String>,
     /// `cluster_config` (ferrocache extension): the node list served to
     /// `config get cluster` (ElastiCache auto-discovery), reread on SIGHUP.
     pub cluster_config: Option<PathBuf>,
@@ -192,6 +196,7 @@ impl Default for Extended {
             ssl_session_cache: false,
             ssl_kernel_tls: false,
             sasl_pwdb: None,
+            sasl_mech_list: None,
             cluster_config: None,
             shutdown_timeout: 10,
             metrics_listen: None,
@@ -233,6 +238,8 @@ pub struct Config {
     pub listen_backlog: i32,
     /// `-B`: protocol (default auto).
     pub protocol: ProtocolMode,
+    /// `-B` was given: memcached refuses `-S` with any `-B` but `binary`.
+    pub protocol_given: bool,
     /// `-I`: maximum item size in bytes (default 1 MiB).
     pub max_item_size: usize,
     /// `-f`: slab chunk growth factor (default 1.25, > 1.0).
@@ -311,6 +318,7 @@ impl Default for Config {
             disable_cas: false,
             listen_backlog: 1024,
             protocol: ProtocolMode::Auto,
+            protocol_given: false,
             max_item_size: 1024 * 1024,
             slab_growth_factor: 1.25,
             slab_min_size: 48,
@@ -357,6 +365,12 @@ impl Config {
         // memcached's rules: SASL speaks only binary, ASCII auth only text.
         if self.sasl && self.protocol == ProtocolMode::Ascii {
             return Some("-S/--enable-sasl cannot be used with -B ascii".into());
+        }
+        // memcached: "You cannot allow the ASCII protocol while using SASL".
+        if self.sasl && self.protocol_given && self.protocol != ProtocolMode::Binary {
+            return Some(
+                "-S/--enable-sasl cannot be used with -B auto: SASL needs -B binary".into(),
+            );
         }
         if self.auth_file.is_some() && (self.sasl || self.protocol == ProtocolMode::Binary) {
             return Some(
@@ -477,6 +491,9 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   ssl_min_version          TLS settings for -Z (rustls; min version
                            2|tlsv1.2 or 3|tlsv1.3)
   sasl_pwdb=FILE           SASL password file (ferrocache)
+  sasl_mech_list=M1:M2     SASL mechanisms offered, e.g. plain:cram-md5
+                           (default: mech_list in $SASL_CONF_PATH/memcached.conf,
+                           else SCRAM-SHA-256 SCRAM-SHA-1 PLAIN; ferrocache)
   cluster_config=FILE      nodes (host|ip|port ...) for `config get cluster`,
                            reread on SIGHUP (ferrocache)
   shutdown_timeout=SECS    connection drain time on shutdown (default: 10;
@@ -862,6 +879,7 @@ const SUBOPTIONS: &[(&str, SubKind)] = &[
     ("ssl_min_version", SubKind::Str),
     // ferrocache extensions
     ("sasl_pwdb", SubKind::Str),
+    ("sasl_mech_list", SubKind::Str),
     ("cluster_config", SubKind::Str),
     ("shutdown_timeout", SubKind::Uint),
     ("metrics_listen", SubKind::Str),
@@ -887,6 +905,7 @@ const TYPED_SUBOPTIONS: &[&str] = &[
     "ssl_session_cache",
     "ssl_kernel_tls",
     "sasl_pwdb",
+    "sasl_mech_list",
     "cluster_config",
     "shutdown_timeout",
     "metrics_listen",
@@ -1011,6 +1030,7 @@ fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> {
                 "ssl_session_cache" => ext.ssl_session_cache = true,
                 "ssl_kernel_tls" => ext.ssl_kernel_tls = true,
                 "sasl_pwdb" => ext.sasl_pwdb = value.map(PathBuf::from),
+                "sasl_mech_list" => ext.sasl_mech_list = value.map(str::to_string),
                 "cluster_config" => ext.cluster_config = value.map(PathBuf::from),
                 // Range checks memcached does for options ferrocache ignores,
                 // so a config memcached rejects is rejected here too.
@@ -1312,6 +1332,7 @@ fn build(cli: Cli) -> Result<Config, ConfigError> {
             .map_err(|e| ConfigError::invalid("-b/--listen-backlog", e))?;
     }
     if let Some(s) = &cli.protocol {
+        c.protocol_given = true;
         c.protocol = match s.as_str() {
             "auto" => ProtocolMode::Auto,
             "ascii" => ProtocolMode::Ascii,
@@ -1567,15 +1588,21 @@ mod tests {
             (&["--por=11300"], |c| c.port == 11300),
             (&["-p", "1", "-p", "2"], |c| c.port == 2),
             (&["-p", "0"], |c| c.port == 0 && c.tcp_bind_port().is_none()),
-            (&["-p", "-1"], |c| c.port == -1 && c.tcp_bind_port() == Some(0)),
-            (&["-U", "0"], |c| c.udp_port == 0 && c.udp_bind_port().is_none()),
+            (&["-p", "-1"], |c| {
+                c.port == -1 && c.tcp_bind_port() == Some(0)
+            }),
+            (&["-U", "0"], |c| {
+                c.udp_port == 0 && c.udp_bind_port().is_none()
+            }),
             (&["-U", "-1"], |c| {
                 c.udp_port == -1 && c.udp_bind_port() == Some(0) && c.tcp_bind_port() == Some(0)
             }),
             // memcached: -U without -p moves TCP to the same port.
             (&["-U", "11300"], |c| c.port == 11300 && c.udp_port == 11300),
             (&["-p", "11211", "-U", "11300"], |c| c.port == 11211),
-            (&["-p", "-1", "-U", "11300"], |c| c.tcp_bind_port() == Some(0)),
+            (&["-p", "-1", "-U", "11300"], |c| {
+                c.tcp_bind_port() == Some(0)
+            }),
             // A unix socket disables TCP and UDP, as in memcached.
             (&["-s", "/tmp/mc.sock", "-p", "11300", "-U", "11301"], |c| {
                 c.tcp_bind_port().is_none() && c.udp_bind_port().is_none()
@@ -1917,6 +1944,12 @@ mod tests {
                 "-Y/--auth-file cannot",
             ),
             (&["-Y", "/etc/auth", "-S"], "-Y/--auth-file cannot"),
+            // memcached's t/binary-sasl.t: SASL with protocol negotiation.
+            (
+                &["-S", "-B", "auto"],
+                "-S/--enable-sasl cannot be used with -B auto",
+            ),
+            (&["-S", "-B", "binary", "-B", "auto"], "-B auto"),
             (
                 &["-S", "-U", "11211"],
                 "-S/--enable-sasl cannot be used with UDP",

@@ -2,7 +2,7 @@
 //! `dispatch`, kept in its own file so the text half stays readable): the
 //! same store calls as text, answered in memcached's binary packets.
 
-use super::auth::{SaslReply, MECHANISMS};
+use super::auth::SaslReply;
 use super::dispatch::{Flow, Session};
 use super::Shared;
 use crate::protocol::binary::{
@@ -262,7 +262,7 @@ pub fn binary(
         }
         Command::Stat { group } => stats_packets(shared, &req, group, out),
         Command::SaslList => match &shared.auth.sasl {
-            Some(_) => resp(S::Success, 0).write(out, &[], &[], MECHANISMS.as_bytes()),
+            Some(sasl) => resp(S::Success, 0).write(out, &[], &[], sasl.mech_list().as_bytes()),
             None => fail(out, S::UnknownCommand),
         },
         Command::SaslAuth { mech, data } | Command::SaslStep { mech, data } => {
@@ -270,9 +270,12 @@ pub fn binary(
                 fail(out, S::UnknownCommand);
                 return Flow::Continue;
             };
-            ThreadStats::incr(&stats.auth_cmds);
             let first = req.opcode == op::SASL_AUTH;
-            match session.auth.sasl_step(sasl, first, mech, data) {
+            let reply = session.auth.sasl_step(sasl, first, mech, data);
+            if reply != SaslReply::Invalid {
+                ThreadStats::incr(&stats.auth_cmds);
+            }
+            match reply {
                 SaslReply::Done(msg) if msg.is_empty() => {
                     resp(S::Success, 0).write(out, &[], &[], b"Authenticated")
                 }
@@ -285,6 +288,8 @@ pub fn binary(
                     ThreadStats::incr(&stats.auth_errors);
                     fail(out, S::AuthError)
                 }
+                // memcached: a mechanism name over MAX_SASL_MECH_LEN.
+                SaslReply::Invalid => fail(out, S::InvalidArguments),
             }
         }
     }

@@ -10,6 +10,8 @@ pub mod metrics;
 mod portfile;
 mod readbuf;
 mod report;
+mod sasl_conf;
+mod sasldb;
 pub mod tls;
 pub mod udp;
 mod worker;
