@@ -427,7 +427,10 @@ fn metrics_endpoint_serves_exporter_names_and_latency_histograms() {
 /// (Debian's `memcached-tool settings` shows it).
 #[test]
 fn stats_settings_slab_chunk_max_is_the_setting() {
-    for (args, want) in [(&[][..], "524288"), (&["-o", "slab_chunk_max=16384"][..], "16384")] {
+    for (args, want) in [
+        (&[][..], "524288"),
+        (&["-o", "slab_chunk_max=16384"][..], "16384"),
+    ] {
         let server = TestServer::start(args);
         let settings = server.conn().stats("settings");
         let got = settings

@@ -515,9 +515,23 @@ fn inet_socket_inodes(tables: &[&str]) -> Vec<String> {
 fn unix_socket_opens_no_tcp_or_udp_port() {
     let sock = temp_path("only-unix.sock");
     let _ = std::fs::remove_file(&sock);
-    let (tcp, udp) = (common::free_port().to_string(), common::free_port().to_string());
+    let (tcp, udp) = (
+        common::free_port().to_string(),
+        common::free_port().to_string(),
+    );
     let mut daemon = Child::spawn(
-        &["-s", sock.to_str().unwrap(), "-p", &tcp, "-U", &udp, "-l", "127.0.0.1", "-t", "1"],
+        &[
+            "-s",
+            sock.to_str().unwrap(),
+            "-p",
+            &tcp,
+            "-U",
+            &udp,
+            "-l",
+            "127.0.0.1",
+            "-t",
+            "1",
+        ],
         &[],
     );
     daemon.wait_until("listened on its unix socket", || {
@@ -568,17 +582,26 @@ fn ephemeral_and_disabled_ports_and_the_port_file() {
     assert_eq!(ports.len(), 2, "{ports:?}");
     assert_eq!(ports[0].0, "TCP INET");
     assert_eq!(ports[1].0, "UDP INET");
-    assert!(ports.iter().all(|(_, p)| *p != 0 && *p != 11211), "{ports:?}");
+    assert!(
+        ports.iter().all(|(_, p)| *p != 0 && *p != 11211),
+        "{ports:?}"
+    );
     let mut c = common::Conn::connect(std::net::SocketAddr::from(([127, 0, 0, 1], ports[0].1)));
     c.roundtrip(b"set k 0 0 1\r\nv\r\n", b"STORED\r\n");
     // A UDP request (memcached's 8-byte frame header) on the UDP port.
     let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     u.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
-    u.send_to(b"\x00\x07\x00\x00\x00\x01\x00\x00get k\r\n", ("127.0.0.1", ports[1].1))
-        .unwrap();
+    u.send_to(
+        b"\x00\x07\x00\x00\x00\x01\x00\x00get k\r\n",
+        ("127.0.0.1", ports[1].1),
+    )
+    .unwrap();
     let mut buf = [0u8; 100];
     let n = u.recv(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"\x00\x07\x00\x00\x00\x01\x00\x00VALUE k 0 1\r\nv\r\nEND\r\n");
+    assert_eq!(
+        &buf[..n],
+        b"\x00\x07\x00\x00\x00\x01\x00\x00VALUE k 0 1\r\nv\r\nEND\r\n"
+    );
     drop(daemon);
     std::fs::remove_file(&file).unwrap();
 
@@ -595,7 +618,10 @@ fn ephemeral_and_disabled_ports_and_the_port_file() {
         .into_iter()
         .filter(|i| inet_tcp.contains(i))
         .collect();
-    assert!(tcp_open.is_empty(), "TCP sockets open with -p 0: {tcp_open:?}");
+    assert!(
+        tcp_open.is_empty(),
+        "TCP sockets open with -p 0: {tcp_open:?}"
+    );
     std::fs::remove_file(&file).unwrap();
 }
 
@@ -626,7 +652,12 @@ fn refuses_to_run_as_root_without_a_user() {
         panic!("the daemon runs as root without -u");
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(status.code(), Some(64), "{stderr}");
     assert!(
         stderr.contains("can't run as root without the -u switch"),

@@ -54,7 +54,10 @@ mod tests {
 
     #[test]
     fn memcached_format() {
-        let tcp = ["127.0.0.1:11211".parse().unwrap(), "[::1]:11212".parse().unwrap()];
+        let tcp = [
+            "127.0.0.1:11211".parse().unwrap(),
+            "[::1]:11212".parse().unwrap(),
+        ];
         let udp = ["127.0.0.1:11213".parse().unwrap()];
         assert_eq!(
             render(&tcp, &udp),
