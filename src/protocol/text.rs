@@ -291,12 +291,12 @@ fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
     s.split(|&b| b == b' ').filter(|t| !t.is_empty())
 }
 
-/// A key memcached would accept, less control bytes: memcached itself only
-/// splits on spaces, but this project refuses keys holding a byte below
-/// 0x21 or 0x7f (a deliberate difference), with the same reply as a key
-/// that is too long.
+/// A key memcached 1.6.18 accepts: at most 250 bytes. Tokens are split on
+/// spaces only, so a key may hold any other byte, control bytes included
+/// (libmemcached's memcaslap sends such keys); the line's `\r\n` and a NUL
+/// (which ends the line, see [`parse`]) cannot be in one.
 fn valid_key(key: &[u8]) -> bool {
-    key.len() <= KEY_MAX_LENGTH && key.iter().all(|&b| b > 0x20 && b != 0x7f)
+    key.len() <= KEY_MAX_LENGTH
 }
 
 /// Room for one more argument than any fixed-arity command takes (`cas`:
