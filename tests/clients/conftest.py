@@ -149,8 +149,9 @@ def start_server(log_dir: Path, *extra_args: str, attempts: int = 3) -> Server:
     for attempt in range(attempts):
         port = free_port()
         args = [binary, "-p", str(port), "-l", HOST, "-U", "0"]
-        if is_memcached(binary) and os.geteuid() == 0:
-            args += ["-u", "nobody"]
+        if os.geteuid() == 0:
+            # Both refuse to run as root without -u; ferrocache stays root.
+            args += ["-u", "nobody" if is_memcached(binary) else "root"]
         args += [str(a) for a in extra_args]
         srv = Server(binary, port, args, log_dir / f"server-{port}-{attempt}.log")
         srv.start()
