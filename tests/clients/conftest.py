@@ -78,6 +78,13 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def unix_path(self) -> str | None:
+        """The ``-s`` socket, if the server was given one."""
+        if "-s" in self.args:
+            return str(self.args[self.args.index("-s") + 1])
+        return None
+
+    @property
     def addr(self) -> tuple[str, int]:
         return (self.host, self.port)
 
@@ -114,6 +121,12 @@ class Server:
                     f"{self!r} exited with status {rc} before accepting; output:\n{self.log()}"
                 )
             try:
+                if self.unix_path:
+                    # -s disables TCP (memcached's rule): wait for the socket.
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.settimeout(0.5)
+                        s.connect(self.unix_path)
+                        return
                 with socket.create_connection(self.addr, timeout=0.5):
                     return
             except OSError:

@@ -85,7 +85,13 @@ impl TestServer {
         let server = ferrocache::server::Server::bind(config).expect("bind 127.0.0.1:0");
         let handle = server.start().expect("start server threads");
         TestServer {
-            addr: handle.addrs()[0],
+            // With -s there is no TCP listener (memcached's rule): the test
+            // talks over the unix socket, and `addr` names no server.
+            addr: handle
+                .addrs()
+                .first()
+                .copied()
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             backend: Backend::InProcess(Some(handle)),
         }
     }
