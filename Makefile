@@ -1,6 +1,7 @@
 # ferrocache developer and CI entry points.
 #
 #   make run    build (release) and run the daemon in the foreground on 127.0.0.1:11211
+#               (as root with -u root: like memcached it refuses root without -u)
 #   make test   everything CI runs (see below); stops at the first failure
 #   make lint   rustfmt check + clippy with warnings as errors
 #   make fmt    format the Rust code
@@ -12,6 +13,8 @@
 # Test helpers:
 #   make oracle            memccapable + client suite against /usr/bin/memcached
 #                          (checks the tests themselves; needs no Rust build)
+#   make memcached-t       memcached 1.6.18's own t/*.t suite against the ferrocache binary
+#                          (tests/memcached-t/run.sh; MEMCACHED_T_ARGS names files)
 #   make memccapable       memccapable (ascii and binary) against the ferrocache binary
 #   make test-clients      the Python client suite against the ferrocache binary
 #
@@ -42,7 +45,7 @@ ORACLE  ?= /usr/bin/memcached
 
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps build cargo-test memccapable test-clients oracle lint fmt clean bench install soak fuzz
+.PHONY: run test deps build cargo-test memcached-t memccapable test-clients oracle lint fmt clean bench install soak fuzz
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -50,10 +53,10 @@ DESTDIR    ?=
 
 run:
 	$(CARGO) build --release
-	exec $(BIN)
+	exec $(BIN) $(if $(filter 0,$(shell id -u)),-u root)
 
 # CI: bash .ci/run -> make test. Each step must pass before the next runs.
-test: deps build cargo-test memccapable test-clients
+test: deps build cargo-test memcached-t memccapable test-clients
 
 deps:
 	.ci/install-test-deps.sh
@@ -63,6 +66,10 @@ build:
 
 cargo-test:
 	$(CARGO) test --release
+
+# memcached's own test suite, with its harness; see tests/memcached-t/run.sh.
+memcached-t: build deps
+	tests/memcached-t/run.sh $(MEMCACHED_T_ARGS)
 
 memccapable: build deps
 	tests/memccapable.sh ascii

@@ -3,7 +3,11 @@
 #
 #   1. Debian packages (only the missing ones; `apt-get update` once, and only
 #      when something is missing).
-#   2. A Python virtualenv at .venv with tests/clients/requirements.txt.
+#   2. memcached 1.6.18's source (for its test suite in t/, run by
+#      tests/memcached-t/run.sh), from Debian's package archive with
+#      `apt-get source`, unpacked under $CACHE (outside git; kept between
+#      runs). A deb-src entry is added for it when apt has none.
+#   3. A Python virtualenv at .venv with tests/clients/requirements.txt.
 #      A stamp file (.venv/.requirements.stamp) records a hash of the
 #      requirements file and of the interpreter, so a rerun with nothing
 #      changed returns in well under a second.
@@ -19,13 +23,17 @@
 # Environment knobs:
 #   PYTHON=...          interpreter to build the venv with
 #   VENV=...            venv location (default: <repo>/.venv)
-#   SKIP_APT=1          do not touch Debian packages
+#   SKIP_APT=1          do not touch Debian packages (nor fetch memcached's source)
+#   FERROCACHE_CACHE=...  where memcached's source goes
+#                       (default: ${XDG_CACHE_HOME:-~/.cache}/ferrocache)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$REPO_ROOT/.venv}"
 REQS="$REPO_ROOT/tests/clients/requirements.txt"
 STAMP="$VENV/.requirements.stamp"
+CACHE="${FERROCACHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferrocache}"
+MEMCACHED_SRC_VERSION=1.6.18
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }
 
@@ -44,6 +52,9 @@ APT_PACKAGES=(
     openssl              # test certificates and s_client for the TLS tests
     systemd              # systemd-analyze verify, for the unit files
     prometheus           # promtool check metrics, for -o metrics_listen
+    dpkg-dev             # dpkg-source, which `apt-get source` unpacks with
+    perl                 # memcached's t/ suite (Test::More and the other core modules)
+    sasl2-bin            # saslpasswd2, for memcached's t/binary-sasl.t
 )
 
 install_apt() {
@@ -72,6 +83,73 @@ install_apt() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends -o Dpkg::Options::=--force-confdef \
         -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
+}
+
+# ---------------------------------------------------------------- memcached source
+# apt-get source needs a deb-src entry. Debian 12's images carry only "deb"
+# entries (deb822 /etc/apt/sources.list.d/debian.sources, or a one-line
+# /etc/apt/sources.list); copy those as deb-src into a file of our own.
+DEB_SRC_LIST=/etc/apt/sources.list.d/ferrocache-deb-src.sources
+
+have_deb_src() {
+    apt-cache showsrc memcached 2>/dev/null | grep -q '^Package: memcached'
+}
+
+add_deb_src() {
+    local deb822=/etc/apt/sources.list.d/debian.sources entries=""
+    if [[ -f "$deb822" ]]; then
+        entries="$(awk 'BEGIN { RS = ""; ORS = "\n\n" }
+            /(^|\n)Types:[^\n]*deb/ { sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$deb822")"
+    fi
+    if [[ -z "$entries" && -f /etc/apt/sources.list ]]; then
+        # One-line format: turn each "deb URI SUITE COMPONENTS" into deb822.
+        entries="$(awk '$1 == "deb" {
+            i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+            printf "Types: deb-src\nURIs: %s\nSuites: %s\nComponents:", $i, $(i + 1)
+            for (j = i + 2; j <= NF; j++) printf " %s", $j
+            printf "\n\n" }' /etc/apt/sources.list)"
+    fi
+    if [[ -z "$entries" ]]; then
+        log "memcached source: no Debian apt source to copy as deb-src"
+        return 1
+    fi
+    log "memcached source: adding deb-src entries in $DEB_SRC_LIST"
+    printf '%s\n' "$entries" >"$DEB_SRC_LIST"
+}
+
+install_memcached_source() {
+    local dir="$CACHE/memcached-$MEMCACHED_SRC_VERSION"
+    if [[ -f "$dir/t/lib/MemcachedTest.pm" ]]; then
+        log "memcached source: $dir present"
+        return 0
+    fi
+    if [[ "$(id -u)" -ne 0 ]]; then
+        log "memcached source: need root to add a deb-src entry and fetch it"
+        return 1
+    fi
+    if ! have_deb_src; then
+        [[ -f "$DEB_SRC_LIST" ]] || add_deb_src
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+    fi
+    local tmp
+    mkdir -p "$CACHE"
+    tmp="$(mktemp -d "$CACHE/fetch.XXXXXX")"
+    log "memcached source: apt-get source memcached into $CACHE"
+    # --only-source: the source package itself, not one named after a binary.
+    if ! (cd "$tmp" && DEBIAN_FRONTEND=noninteractive apt-get source -qq --only-source memcached </dev/null >/dev/null); then
+        rm -rf "$tmp"
+        log "memcached source: apt-get source failed"
+        return 1
+    fi
+    if [[ ! -d "$tmp/memcached-$MEMCACHED_SRC_VERSION/t" ]]; then
+        log "memcached source: expected memcached-$MEMCACHED_SRC_VERSION, got: $(ls "$tmp")"
+        rm -rf "$tmp"
+        return 1
+    fi
+    rm -rf "$dir"
+    mv "$tmp/memcached-$MEMCACHED_SRC_VERSION" "$dir"
+    rm -rf "$tmp"
+    log "memcached source: $dir ready"
 }
 
 # ---------------------------------------------------------------- venv
@@ -111,7 +189,7 @@ install_venv() {
     if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
         have="$(cat "$STAMP" 2>/dev/null || true)"
         want="$({ sha256sum "$REQS"; "$VENV/bin/python" -c 'import sys; print(sys.version, sys._base_executable)'; } | sha256sum | cut -d' ' -f1)"
-        if [[ -n "$have" && "$have" == "$want" ]]; then
+        if [[ -n "$have" && "$have" == "$want" && -d "$VENV/pylibmc-wheel/pylibmc" ]]; then
             log "venv: $VENV up to date"
             return 0
         fi
@@ -133,11 +211,19 @@ import bmemcached, meta_memcache, pylibmc, pymemcache, pytest
 print("[install-test-deps] venv: pymemcache %s, pylibmc %s (libmemcached %s), pytest %s"
       % (pymemcache.__version__, pylibmc.__version__, pylibmc.libmemcached_version, pytest.__version__))
 PY
+    # pylibmc as `pip install pylibmc` gets it: the manylinux wheel, with
+    # its bundled libmemcached, in a directory of its own (for
+    # tests/clients/test_pylibmc_wheel.py; the venv keeps the source build).
+    rm -rf "$VENV/pylibmc-wheel"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --only-binary=:all: --no-deps --target "$VENV/pylibmc-wheel" \
+        "pylibmc==$(sed -n 's/^pylibmc==//p' "$REQS")" </dev/null
     want="$({ sha256sum "$REQS"; "$VENV/bin/python" -c 'import sys; print(sys.version, sys._base_executable)'; } | sha256sum | cut -d' ' -f1)"
     echo "$want" >"$STAMP"
 }
 
 if [[ "${SKIP_APT:-0}" != 1 ]]; then
     install_apt
+    install_memcached_source
 fi
 install_venv

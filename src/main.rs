@@ -39,6 +39,12 @@ fn main() -> ExitCode {
         eprintln!("ferrocache: {msg}");
         return ExitCode::from(EXIT_USAGE as u8);
     }
+    // memcached's rule: a cache has no business running as root, so root
+    // must name the user to switch to (`-u root` to insist).
+    if config.user.is_none() && is_root() {
+        eprintln!("can't run as root without the -u switch");
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
     // Before any thread starts: daemonizing edits the environment, and
     // memory is locked before the store grows.
     if config.daemonize {
@@ -173,6 +179,11 @@ fn init_logging(config: &Config) {
         }
     }
     builder.init();
+}
+
+/// Whether the process runs with root's real or effective uid (memcached's test).
+fn is_root() -> bool {
+    nix::unistd::getuid().is_root() || nix::unistd::geteuid().is_root()
 }
 
 /// `-u USER`: as root, switch to that user after binding (memcached's rule;

@@ -122,7 +122,8 @@ fn bad_auth_files_stop_start_up() {
     ];
     for (path, message) in cases {
         let out = Command::new(common::server_bin())
-            .args(["-p", "0", "-l", "127.0.0.1", "-U", "0", "-Y", &path])
+            .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-Y", &path])
+            .args(common::root_user_args())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

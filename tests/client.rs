@@ -52,6 +52,11 @@ impl Node {
     fn spawn(&mut self) -> bool {
         let child = Command::new(&self.bin)
             .args(["-p", &self.port.to_string(), "-l", "127.0.0.1", "-U", "0"])
+            .args(if self.args.iter().any(|a| a == "-u") {
+                &[][..]
+            } else {
+                common::root_user_args()
+            })
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -78,8 +78,9 @@ trap 'exit 143' TERM
 start_server() {
     local port="$1" args
     args=(-p "$port" -l 127.0.0.1 -U 0)
-    if [[ "$(basename "$BIN")" == memcached && "$(id -u)" -eq 0 ]]; then
-        args+=(-u nobody)
+    if [[ "$(id -u)" -eq 0 ]]; then
+        # Both refuse to run as root without -u; ferrocache stays root.
+        if [[ "$(basename "$BIN")" == memcached ]]; then args+=(-u nobody); else args+=(-u root); fi
     fi
     log "starting $BIN ${args[*]}"
     "$BIN" "${args[@]}" </dev/null >"$WORK/server.log" 2>&1 &

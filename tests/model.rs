@@ -454,7 +454,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let argv = [
         "ferrocache",
         "-p",
-        "0",
+        "-1",
         "-l",
         "127.0.0.1",
         "-U",

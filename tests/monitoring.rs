@@ -421,3 +421,22 @@ fn metrics_endpoint_serves_exporter_names_and_latency_histograms() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `stats settings` reports `slab_chunk_max` as set: memcached's default
+/// (half a 1 MiB page, as `--help` says) or the `-o slab_chunk_max` given
+/// (Debian's `memcached-tool settings` shows it).
+#[test]
+fn stats_settings_slab_chunk_max_is_the_setting() {
+    for (args, want) in [
+        (&[][..], "524288"),
+        (&["-o", "slab_chunk_max=16384"][..], "16384"),
+    ] {
+        let server = TestServer::start(args);
+        let settings = server.conn().stats("settings");
+        let got = settings
+            .iter()
+            .find(|(k, _)| k == "slab_chunk_max")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(got, Some(want), "{args:?}");
+    }
+}

@@ -265,9 +265,7 @@ fn daemonize_writes_the_daemons_pid_and_detaches_from_the_terminal() {
     .stdin(std::process::Stdio::null())
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
-    if common::is_memcached() && nix::unistd::geteuid().is_root() {
-        cmd.args(["-u", "nobody"]);
-    }
+    cmd.args(common::root_user_args());
     let mut parent = cmd.spawn().unwrap();
     let parent_pid = parent.id() as i32;
     let status = parent.wait().unwrap();
@@ -426,7 +424,10 @@ fn install_honours_destdir_and_prefix() {
 
     // The default config serves (port and interface from the test).
     let conf = path("/etc/ferrocache.conf");
-    let server = TestServer::spawn(&["--config-file", conf.to_str().unwrap()]);
+    // The file names no user (the units run as their own): root must.
+    let mut args = vec!["--config-file", conf.to_str().unwrap()];
+    args.extend(common::root_user_args());
+    let server = TestServer::spawn(&args);
     let mut c = server.conn();
     let settings = c.stats("settings");
     let get = |k: &str| {
@@ -439,4 +440,227 @@ fn install_honours_destdir_and_prefix() {
     assert_eq!(get("maxconns").as_deref(), Some("1024"));
     drop(server);
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A spawned daemon that is not a [`TestServer`] (no TCP port to wait for):
+/// killed and reaped on drop, whatever the test's outcome.
+struct Child(std::process::Child);
+
+impl Child {
+    fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
+        let child = std::process::Command::new(common::server_bin())
+            .args(args)
+            .args(common::root_user_args())
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Child(child)
+    }
+
+    /// Poll until `ready` holds; panics if the daemon exits first.
+    fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
+        for _ in 0..1000 {
+            if ready() {
+                return;
+            }
+            if let Some(status) = self.0.try_wait().unwrap() {
+                panic!("the daemon exited ({status}) before {what}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the daemon is still running but never {what}");
+    }
+
+    /// The inodes of the daemon's open sockets.
+    fn socket_inodes(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.0.id()))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|l| {
+                let l = l.to_str()?.to_string();
+                Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The inodes of every socket in these /proc/net tables (`tcp`, `udp6`...).
+fn inet_socket_inodes(tables: &[&str]) -> Vec<String> {
+    tables
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/net/{t}")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().nth(9).map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// memcached: `-s PATH` disables the network listeners, whatever `-p` and
+/// `-U` say, so a daemon moved to a unix socket has no TCP or UDP port open.
+#[test]
+fn unix_socket_opens_no_tcp_or_udp_port() {
+    let sock = temp_path("only-unix.sock");
+    let _ = std::fs::remove_file(&sock);
+    let (tcp, udp) = (
+        common::free_port().to_string(),
+        common::free_port().to_string(),
+    );
+    let mut daemon = Child::spawn(
+        &[
+            "-s",
+            sock.to_str().unwrap(),
+            "-p",
+            &tcp,
+            "-U",
+            &udp,
+            "-l",
+            "127.0.0.1",
+            "-t",
+            "1",
+        ],
+        &[],
+    );
+    daemon.wait_until("listened on its unix socket", || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    c.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    c.write_all(b"set k 0 0 1\r\nv\r\nget k\r\n").unwrap();
+    const EXPECTED: &[u8] = b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n";
+    let mut reply = vec![0u8; EXPECTED.len()];
+    c.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, EXPECTED);
+    let inet = inet_socket_inodes(&["tcp", "tcp6", "udp", "udp6"]);
+    let open: Vec<String> = daemon
+        .socket_inodes()
+        .into_iter()
+        .filter(|i| inet.contains(i))
+        .collect();
+    assert!(open.is_empty(), "TCP/UDP sockets open with -s: {open:?}");
+    let _ = std::fs::remove_file(&sock);
+}
+
+/// Read `$MEMCACHED_PORT_FILENAME` as memcached's t/issue_67.t does:
+/// `TCP INET: 40123` lines.
+fn read_port_file(path: &std::path::Path) -> Vec<(String, u16)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (kind, port) = l.split_once(": ").unwrap_or_else(|| panic!("{l:?}"));
+            (kind.to_string(), port.parse().unwrap())
+        })
+        .collect()
+}
+
+/// memcached's port conventions: `-p -1`/`-U -1` ask for ephemeral ports,
+/// `-p 0` turns TCP off, and the ports bound are written to the file named
+/// by `MEMCACHED_PORT_FILENAME`.
+#[test]
+fn ephemeral_and_disabled_ports_and_the_port_file() {
+    let file = temp_path("ports");
+    let _ = std::fs::remove_file(&file);
+    let env = [("MEMCACHED_PORT_FILENAME", file.to_str().unwrap())];
+    let args = ["-p", "-1", "-U", "-1", "-l", "127.0.0.1", "-t", "1"];
+    let mut daemon = Child::spawn(&args, &env);
+    daemon.wait_until("wrote the port file", || file.exists());
+    let ports = read_port_file(&file);
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert_eq!(ports[0].0, "TCP INET");
+    assert_eq!(ports[1].0, "UDP INET");
+    assert!(
+        ports.iter().all(|(_, p)| *p != 0 && *p != 11211),
+        "{ports:?}"
+    );
+    let mut c = common::Conn::connect(std::net::SocketAddr::from(([127, 0, 0, 1], ports[0].1)));
+    c.roundtrip(b"set k 0 0 1\r\nv\r\n", b"STORED\r\n");
+    // A UDP request (memcached's 8-byte frame header) on the UDP port.
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    u.send_to(
+        b"\x00\x07\x00\x00\x00\x01\x00\x00get k\r\n",
+        ("127.0.0.1", ports[1].1),
+    )
+    .unwrap();
+    let mut buf = [0u8; 100];
+    let n = u.recv(&mut buf).unwrap();
+    assert_eq!(
+        &buf[..n],
+        b"\x00\x07\x00\x00\x00\x01\x00\x00VALUE k 0 1\r\nv\r\nEND\r\n"
+    );
+    drop(daemon);
+    std::fs::remove_file(&file).unwrap();
+
+    // -p 0: no TCP listener; UDP alone (on an ephemeral port).
+    let args = ["-p", "0", "-U", "-1", "-l", "127.0.0.1", "-t", "1"];
+    let mut daemon = Child::spawn(&args, &env);
+    daemon.wait_until("wrote the port file", || file.exists());
+    let ports = read_port_file(&file);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(ports[0].0, "UDP INET");
+    let inet_tcp = inet_socket_inodes(&["tcp", "tcp6"]);
+    let tcp_open: Vec<String> = daemon
+        .socket_inodes()
+        .into_iter()
+        .filter(|i| inet_tcp.contains(i))
+        .collect();
+    assert!(
+        tcp_open.is_empty(),
+        "TCP sockets open with -p 0: {tcp_open:?}"
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// memcached's rule: as root, the daemon refuses to start without `-u`.
+#[test]
+fn refuses_to_run_as_root_without_a_user() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // Nothing to refuse.
+    }
+    let mut child = std::process::Command::new(common::server_bin())
+        .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    for _ in 0..1000 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the daemon runs as root without -u");
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("can't run as root without the -u switch"),
+        "{stderr}"
+    );
 }

@@ -1,6 +1,7 @@
 //! SASL over the binary protocol: PLAIN, SCRAM-SHA-256 and SCRAM-SHA-1
-//! driven by rsasl's client side, wrong passwords and proofs, the
-//! auth_cmds/auth_errors counters, start-up errors and SIGHUP reload.
+//! driven by rsasl's client side, CRAM-MD5, the mechanism list
+//! (`mech_list`), wrong passwords and proofs, the auth_cmds/auth_errors
+//! counters, start-up errors and SIGHUP reload.
 //! ferrocache only: memcached needs its own Cyrus SASL set-up.
 
 mod common;
@@ -201,10 +202,13 @@ fn bad_sasl_set_ups_stop_start_up() {
         ),
         (vec!["-S".into()], "MEMCACHED_SASL_PWDB"),
         (vec!["-S".into(), "-B".into(), "ascii".into()], "-B ascii"),
+        // memcached refuses SASL with protocol negotiation (t/binary-sasl.t).
+        (vec!["-S".into(), "-B".into(), "auto".into()], "-B auto"),
     ];
     for (args, message) in cases {
         let out = Command::new(server_bin())
-            .args(["-p", "0", "-l", "127.0.0.1", "-U", "0"])
+            .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0"])
+            .args(common::root_user_args())
             .args(&args)
             .env_remove("MEMCACHED_SASL_PWDB")
             .stdin(Stdio::null())
@@ -219,6 +223,7 @@ fn bad_sasl_set_ups_stop_start_up() {
     let port = common::free_port();
     let mut child = Command::new(server_bin())
         .args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0", "-S"])
+        .args(common::root_user_args())
         .env("MEMCACHED_SASL_PWDB", &path)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -243,4 +248,103 @@ fn bad_sasl_set_ups_stop_start_up() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(up, "no SASL login with MEMCACHED_SASL_PWDB set");
+}
+
+const SASL_LIST_MECHS: u8 = 0x20;
+
+/// `-o sasl_mech_list` (or `mech_list` in memcached.conf) chooses what is
+/// offered, in strength order; a mechanism not offered, or a name longer
+/// than memcached's 32 bytes, fails the attempt but keeps the connection;
+/// CRAM-MD5 (RFC 2195) logs in.
+#[test]
+fn mech_list_unknown_mechanisms_and_cram_md5() {
+    if is_memcached() {
+        return;
+    }
+    let path = pwdb("cram", "alice:s3cret\n");
+    let server = TestServer::start(&[
+        "-S",
+        "-o",
+        &format!("sasl_pwdb={}", path.display()),
+        "-o",
+        "sasl_mech_list=plain:cram-md5",
+    ]);
+    let mut c = server.conn();
+    let list = call(&mut c, &req(SASL_LIST_MECHS, &[], &[], &[], 1, 0));
+    assert_eq!(list.value, b"CRAM-MD5 PLAIN");
+    // Not offered: an auth error, and the connection stays.
+    assert_eq!(
+        exchange(&mut c, "SCRAM-SHA-256", "alice", "s3cret"),
+        auth_failure(SASL_AUTH, 77)
+    );
+    let unknown = call(&mut c, &req(SASL_AUTH, &[], b"NO-SUCH-MECH", b"x", 2, 0));
+    assert_eq!(unknown, auth_failure(SASL_AUTH, 2));
+    // Longer than MAX_SASL_MECH_LEN: "invalid arguments", not counted.
+    let long = call(&mut c, &req(SASL_AUTH, &[], &[b'X'; 40], b"\0a\0b", 3, 0));
+    assert_eq!(long, Resp::new(SASL_AUTH, 0x04, 3, b"Invalid arguments"));
+    assert_eq!(call(&mut c, &req(VERSION, &[], &[], &[], 4, 0)).status, 0);
+    // CRAM-MD5: challenge, then "user hex(HMAC-MD5(password, challenge))".
+    let cram = |c: &mut Conn, password: &[u8]| -> Resp {
+        use hmac::{Hmac, Mac};
+        let challenge = call(c, &req(SASL_AUTH, &[], b"CRAM-MD5", &[], 5, 0));
+        assert_eq!(challenge.status, 0x21, "{challenge:?}");
+        assert!(challenge.value.starts_with(b"<") && challenge.value.ends_with(b">"));
+        let mut mac = Hmac::<md5::Md5>::new_from_slice(password).unwrap();
+        mac.update(&challenge.value);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        call(
+            c,
+            &req(
+                SASL_STEP,
+                &[],
+                b"CRAM-MD5",
+                format!("alice {hex}").as_bytes(),
+                6,
+                0,
+            ),
+        )
+    };
+    assert_eq!(cram(&mut c, b"wrong"), auth_failure(SASL_STEP, 6));
+    assert_eq!(
+        call(&mut c, &req(GET, &[], b"k", &[], 7, 0)),
+        auth_failure(GET, 7)
+    );
+    let mut c = server.conn();
+    let done = cram(&mut c, b"s3cret");
+    assert_eq!(done.status, 0, "{done:?}");
+    assert_eq!(call(&mut c, &req(GET, &[], b"k", &[], 8, 0)).status, 1);
+    // Counted: two refusals, two CRAM-MD5 logins of two packets each; the
+    // over-long name is not (memcached's rule).
+    assert_eq!(stat(&mut c, b"auth_cmds"), 6);
+    assert_eq!(stat(&mut c, b"auth_errors"), 3);
+}
+
+/// memcached's SASL configuration file: `mech_list` in
+/// `$SASL_CONF_PATH/memcached.conf`.
+#[test]
+fn mech_list_from_sasl_conf_path() {
+    if is_memcached() {
+        return;
+    }
+    let path = pwdb("conf", "alice:pw\n");
+    let dir = path.parent().unwrap().join("sasl");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("memcached.conf"),
+        "# as for pylibmc's wheel\nmech_list: plain\n",
+    )
+    .unwrap();
+    let server = TestServer::spawn_env(
+        &["-S", "-o", &format!("sasl_pwdb={}", path.display())],
+        &[("SASL_CONF_PATH", dir.to_str().unwrap())],
+    );
+    let mut c = server.conn();
+    let list = call(&mut c, &req(SASL_LIST_MECHS, &[], &[], &[], 1, 0));
+    assert_eq!(list.value, b"PLAIN");
+    assert_eq!(exchange(&mut c, "PLAIN", "alice", "pw").status, 0);
 }

@@ -14,7 +14,9 @@ OUT=${SOAK_OUT:-target/soak}
 mkdir -p "$OUT"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-"$BIN" -p "$PORT" -l 127.0.0.1 -U 0 -m 64 -t 2 &
+USER_ARGS=()
+[[ "$(id -u)" -eq 0 ]] && USER_ARGS=(-u root) # it refuses root without -u
+"$BIN" -p "$PORT" -l 127.0.0.1 -U 0 -m 64 -t 2 "${USER_ARGS[@]}" &
 DAEMON=$!
 SIDE=""
 cleanup() {

@@ -127,13 +127,14 @@ fn serves_on_sockets_passed_through_listen_fds() {
     let addr: SocketAddr = tcp.local_addr().unwrap();
     let unix_path = dir.0.join("activated.sock");
     let unix = UnixListener::bind(&unix_path).unwrap();
-    // If adoption failed, the daemon would bind -p 0 instead and never
+    // If adoption failed, the daemon would bind -p -1 instead and never
     // answer on these sockets.
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(r#"LISTEN_PID=$$ LISTEN_FDS=2 exec "$0" "$@""#)
         .arg(common::server_bin())
-        .args(["-p", "0", "-l", "127.0.0.1", "-U", "0", "-t", "1"])
+        .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-t", "1"])
+        .args(common::root_user_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

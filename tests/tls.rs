@@ -193,7 +193,7 @@ struct Server {
 
 impl Server {
     fn start(args: &[String]) -> Server {
-        let argv = ["ferrocache", "-p", "0", "-U", "0"]
+        let argv = ["ferrocache", "-p", "-1", "-U", "0"]
             .iter()
             .map(|s| s.to_string())
             .chain(args.iter().cloned());
@@ -469,7 +469,8 @@ fn sighup_reloads_the_certificates() {
 
 fn start_up_status(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(server_bin())
-        .args(["-p", "0", "-l", "127.0.0.1", "-U", "0"])
+        .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0"])
+        .args(common::root_user_args())
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::binary::{delta_extras, req, set_extras};
-use common::{free_port, is_memcached, server_bin, wait_for_port};
+use common::{free_port, root_user_args, server_bin, wait_for_port};
 use ferrocache::server::{Server, ServerHandle};
 
 /// A server with UDP on a probed free port; stopped on drop.
@@ -34,10 +34,8 @@ impl UdpServer {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // memcached refuses to run as root without -u.
-            if is_memcached() && nix::unistd::geteuid().is_root() {
-                cmd.args(["-u", "nobody"]);
-            }
+            // memcached and ferrocache refuse to run as root without -u.
+            cmd.args(root_user_args());
             let mut child = cmd.spawn().expect("spawn the server under test");
             let addr = SocketAddr::from(([127, 0, 0, 1], tcp));
             for _ in 0..100 {
@@ -66,7 +64,7 @@ impl UdpServer {
             let argv = [
                 "ferrocache",
                 "-p",
-                "0",
+                "-1",
                 "-l",
                 "127.0.0.1",
                 "-U",

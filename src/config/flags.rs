@@ -20,6 +20,9 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   ssl_min_version          TLS settings for -Z (rustls; min version
                            2|tlsv1.2 or 3|tlsv1.3)
   sasl_pwdb=FILE           SASL password file (ferrocache)
+  sasl_mech_list=M1:M2     SASL mechanisms offered, e.g. plain:cram-md5
+                           (default: mech_list in $SASL_CONF_PATH/memcached.conf,
+                           else SCRAM-SHA-256 SCRAM-SHA-1 PLAIN; ferrocache)
   cluster_config=FILE      nodes (host|ip|port ...) for `config get cluster`,
                            reread on SIGHUP (ferrocache)
   shutdown_timeout=SECS    connection drain time on shutdown (default: 10;
@@ -295,6 +298,14 @@ pub(super) fn parse_uint<T: std::str::FromStr>(s: &str, what: &str) -> Result<T,
     }
     t.parse::<T>()
         .map_err(|_| format!("invalid value '{s}': out of range ({what})"))
+}
+
+/// A `-p`/`-U` value: 0-65535, or -1 (an ephemeral port), as memcached takes them.
+pub(super) fn parse_port(s: &str) -> Result<i32, String> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    parse_uint::<u16>(s, "a port number 0-65535, or -1 for an ephemeral port").map(i32::from)
 }
 
 pub(super) fn to_usize(v: u64, flag: &str, s: &str) -> Result<usize, ConfigError> {

@@ -128,6 +128,10 @@ pub struct Extended {
     pub ssl_kernel_tls: bool,
     /// `sasl_pwdb` (ferrocache extension): SASL password database file.
     pub sasl_pwdb: Option<PathBuf>,
+    /// `sasl_mech_list` (ferrocache extension): the SASL mechanisms offered,
+    /// colon-separated (`plain:cram-md5`); overrides `mech_list` in
+    /// `$SASL_CONF_PATH/memcached.conf`.
+    pub sasl_mech_list: Option<String>,
     /// `cluster_config` (ferrocache extension): the node list served to
     /// `config get cluster` (ElastiCache auto-discovery), reread on SIGHUP.
     pub cluster_config: Option<PathBuf>,
@@ -160,6 +164,7 @@ impl Default for Extended {
             ssl_session_cache: false,
             ssl_kernel_tls: false,
             sasl_pwdb: None,
+            sasl_mech_list: None,
             cluster_config: None,
             shutdown_timeout: 10,
             metrics_listen: None,
@@ -171,14 +176,16 @@ impl Default for Extended {
 /// ferrocache's safer `listen` and CPU-count `threads`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// `-p`: TCP port (default 11211).
-    pub port: u16,
+    /// `-p`: TCP port (default 11211); as in memcached, 0 = no TCP
+    /// listener and -1 = an ephemeral port. See [`Config::tcp_bind_port`].
+    pub port: i32,
     /// `-l`: raw listen entries, comma-separated lists flattened.
     pub listen: Vec<String>,
     /// `-l` entries parsed; same order as `listen`.
     pub listen_addrs: Vec<ListenAddr>,
-    /// `-U`: UDP port, 0 = off.
-    pub udp_port: u16,
+    /// `-U`: UDP port; 0 = off (the default), -1 = an ephemeral port. See
+    /// [`Config::udp_bind_port`].
+    pub udp_port: i32,
     /// `-s`: UNIX socket path.
     pub unix_socket: Option<PathBuf>,
     /// `-a`: permission bits of the UNIX socket (default 0o700).
@@ -199,6 +206,8 @@ pub struct Config {
     pub listen_backlog: i32,
     /// `-B`: protocol (default auto).
     pub protocol: ProtocolMode,
+    /// `-B` was given: memcached refuses `-S` with any `-B` but `binary`.
+    pub protocol_given: bool,
     /// `-I`: maximum item size in bytes (default 1 MiB).
     pub max_item_size: usize,
     /// `-f`: slab chunk growth factor (default 1.25, > 1.0).
@@ -277,6 +286,7 @@ impl Default for Config {
             disable_cas: false,
             listen_backlog: 1024,
             protocol: ProtocolMode::Auto,
+            protocol_given: false,
             max_item_size: 1024 * 1024,
             slab_growth_factor: 1.25,
             slab_min_size: 48,
@@ -305,12 +315,30 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The port to bind the TCP listeners on (0: let the kernel choose), or
+    /// `None` for no TCP listener: memcached's `-p 0`, and any `-s`, which
+    /// disables the network listeners altogether.
+    pub fn tcp_bind_port(&self) -> Option<u16> {
+        bind_port(self.port).filter(|_| self.unix_socket.is_none())
+    }
+
+    /// [`Config::tcp_bind_port`] for UDP (`-U`).
+    pub fn udp_bind_port(&self) -> Option<u16> {
+        bind_port(self.udp_port).filter(|_| self.unix_socket.is_none())
+    }
+
     /// The first given flag ferrocache does not implement yet, as a message
     /// such as `-S/--enable-sasl is not supported yet`.
     pub fn unsupported(&self) -> Option<String> {
         // memcached's rules: SASL speaks only binary, ASCII auth only text.
         if self.sasl && self.protocol == ProtocolMode::Ascii {
             return Some("-S/--enable-sasl cannot be used with -B ascii".into());
+        }
+        // memcached: "You cannot allow the ASCII protocol while using SASL".
+        if self.sasl && self.protocol_given && self.protocol != ProtocolMode::Binary {
+            return Some(
+                "-S/--enable-sasl cannot be used with -B auto: SASL needs -B binary".into(),
+            );
         }
         if self.auth_file.is_some() && (self.sasl || self.protocol == ProtocolMode::Binary) {
             return Some(
@@ -338,6 +366,15 @@ impl Config {
         self.extended
             .slab_chunk_max
             .unwrap_or(DEFAULT_SLAB_CHUNK_MAX)
+    }
+}
+
+/// The port to bind for a `-p`/`-U` value: `None` when it is 0 (off).
+fn bind_port(port: i32) -> Option<u16> {
+    match port {
+        0 => None,
+        -1 => Some(0),
+        p => u16::try_from(p).ok(),
     }
 }
 

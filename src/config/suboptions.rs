@@ -130,6 +130,7 @@ pub const SUBOPTIONS: &[SubOption] = &[
     sub("no_modern", SubKind::Flag, Ignored(MODERN)),
     sub("drop_privileges", SubKind::Flag, Ignored(PRIVILEGES)),
     sub("no_drop_privileges", SubKind::Flag, Ignored(PRIVILEGES)),
+    sub("relaxed_privileges", SubKind::Flag, Ignored(PRIVILEGES)),
     sub("sock_cookie_id", SubKind::OptUint, Ignored(SOCKET)),
     sub("ext_path", SubKind::Str, Ignored(EXTSTORE)),
     sub("ext_page_size", SubKind::Uint, Ignored(EXTSTORE)),
@@ -195,6 +196,11 @@ pub const SUBOPTIONS: &[SubOption] = &[
         "sasl_pwdb",
         SubKind::Str,
         Used("SASL password file (ferrocache)"),
+    ),
+    sub(
+        "sasl_mech_list",
+        SubKind::Str,
+        Used("SASL mechanisms offered, e.g. plain:cram-md5 (ferrocache)"),
     ),
     sub(
         "cluster_config",
@@ -336,6 +342,7 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
                 "ssl_session_cache" => ext.ssl_session_cache = true,
                 "ssl_kernel_tls" => ext.ssl_kernel_tls = true,
                 "sasl_pwdb" => ext.sasl_pwdb = value.map(PathBuf::from),
+                "sasl_mech_list" => ext.sasl_mech_list = string(),
                 "cluster_config" => ext.cluster_config = value.map(PathBuf::from),
                 // Range checks memcached does for options ferrocache ignores,
                 // so a config memcached rejects is rejected here too.

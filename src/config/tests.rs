@@ -89,8 +89,26 @@ fn table_of_good_invocations() {
         (&["--port", "11300"], |c| c.port == 11300),
         (&["--por=11300"], |c| c.port == 11300),
         (&["-p", "1", "-p", "2"], |c| c.port == 2),
-        (&["-p", "0"], |c| c.port == 0),
-        (&["-U", "0"], |c| c.udp_port == 0),
+        (&["-p", "0"], |c| c.port == 0 && c.tcp_bind_port().is_none()),
+        (&["-p", "-1"], |c| {
+            c.port == -1 && c.tcp_bind_port() == Some(0)
+        }),
+        (&["-U", "0"], |c| {
+            c.udp_port == 0 && c.udp_bind_port().is_none()
+        }),
+        (&["-U", "-1"], |c| {
+            c.udp_port == -1 && c.udp_bind_port() == Some(0) && c.tcp_bind_port() == Some(0)
+        }),
+        // memcached: -U without -p moves TCP to the same port.
+        (&["-U", "11300"], |c| c.port == 11300 && c.udp_port == 11300),
+        (&["-p", "11211", "-U", "11300"], |c| c.port == 11211),
+        (&["-p", "-1", "-U", "11300"], |c| {
+            c.tcp_bind_port() == Some(0)
+        }),
+        // A unix socket disables TCP and UDP, as in memcached.
+        (&["-s", "/tmp/mc.sock", "-p", "11300", "-U", "11301"], |c| {
+            c.tcp_bind_port().is_none() && c.udp_bind_port().is_none()
+        }),
         (&["-v"], |c| c.verbosity == 1),
         (&["-vv"], |c| c.verbosity == 2),
         (&["-vvv"], |c| c.verbosity == 3),
@@ -280,7 +298,8 @@ fn table_of_errors() {
         (&["-f", "inf"], "Factor must be greater than 1"),
         (&["-f", "abc"], "-f/--slab-growth-factor: invalid value"),
         (&["-p", "70000"], "-p/--port: invalid value '70000'"),
-        (&["-p", "-1"], "-p/--port"),
+        (&["-p", "-2"], "-p/--port"),
+        (&["-U", "-2"], "-U/--udp-port"),
         (&["-p", "abc"], "-p/--port"),
         (&["-U", "65536"], "-U/--udp-port"),
         (&["-c", "abc"], "-c/--conn-limit: invalid value 'abc'"),
@@ -427,6 +446,12 @@ fn unsupported_flags() {
             "-Y/--auth-file cannot",
         ),
         (&["-Y", "/etc/auth", "-S"], "-Y/--auth-file cannot"),
+        // memcached's t/binary-sasl.t: SASL with protocol negotiation.
+        (
+            &["-S", "-B", "auto"],
+            "-S/--enable-sasl cannot be used with -B auto",
+        ),
+        (&["-S", "-B", "binary", "-B", "auto"], "-B auto"),
         (
             &["-S", "-U", "11211"],
             "-S/--enable-sasl cannot be used with UDP",

@@ -1,7 +1,7 @@
 //! From the raw command line to a checked [`Config`]: defaults, ranges and
 //! the cross-flag rules, with memcached 1.6.18's messages.
 
-use super::flags::{parse_size, parse_uint, to_usize, Cli};
+use super::flags::{parse_port, parse_size, parse_uint, to_usize, Cli};
 use super::settings::*;
 use super::suboptions::parse_extended;
 
@@ -18,12 +18,14 @@ pub(super) fn build(cli: Cli) -> Result<Config, ConfigError> {
     let mut c = Config::default();
 
     if let Some(s) = &cli.port {
-        c.port = parse_uint(s, "a port number 0-65535")
-            .map_err(|e| ConfigError::invalid("-p/--port", e))?;
+        c.port = parse_port(s).map_err(|e| ConfigError::invalid("-p/--port", e))?;
     }
     if let Some(s) = &cli.udp_port {
-        c.udp_port = parse_uint(s, "a port number 0-65535")
-            .map_err(|e| ConfigError::invalid("-U/--udp-port", e))?;
+        c.udp_port = parse_port(s).map_err(|e| ConfigError::invalid("-U/--udp-port", e))?;
+        // memcached: a UDP port given without -p is the TCP port too.
+        if cli.port.is_none() && c.udp_port != 0 {
+            c.port = c.udp_port;
+        }
     }
     if !cli.listen.is_empty() {
         c.listen.clear();
@@ -113,6 +115,7 @@ pub(super) fn build(cli: Cli) -> Result<Config, ConfigError> {
             .map_err(|e| ConfigError::invalid("-b/--listen-backlog", e))?;
     }
     if let Some(s) = &cli.protocol {
+        c.protocol_given = true;
         c.protocol = match s.as_str() {
             "auto" => ProtocolMode::Auto,
             "ascii" => ProtocolMode::Ascii,

@@ -14,8 +14,9 @@ pub const HEADER_LEN: usize = 24;
 pub const RESPONSE_MAGIC: u8 = 0x81;
 /// Incr/decr expiration meaning "fail rather than create the counter".
 pub const NO_CREATE: u32 = 0xffff_ffff;
-/// Longest SASL mechanism name (RFC 4422) and auth payload we accept.
-const SASL_MECH_MAX: usize = 20;
+/// Largest SASL auth payload we accept. A mechanism name is any key: one
+/// longer than memcached's `MAX_SASL_MECH_LEN` is answered "invalid
+/// arguments" by the server, which keeps the connection, as memcached does.
 const SASL_DATA_MAX: usize = 8 * 1024;
 
 /// Opcodes, numbered as in memcached's `protocol_binary.h`.
@@ -368,7 +369,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
     if !shape.extras.contains(&(h.extras_len as usize))
         || !key_ok
         || (!shape.value && value_len > 0)
-        || (sasl && (key_len > SASL_MECH_MAX || value_len > SASL_DATA_MAX))
+        || (sasl && value_len > SASL_DATA_MAX)
     {
         return err(ErrorKind::InvalidArguments, buf.len());
     }

@@ -52,6 +52,10 @@ pub enum ErrorKind {
     /// A non-`get` line longer than [`super::text::MAX_LINE`] without a newline: memcached
     /// closes the connection.
     LineTooLong,
+    /// An unknown text command whose last token starts with `HTTP/` (`GET /
+    /// HTTP/1.0`): memcached hangs up at once, without a reply, so a
+    /// browser or proxy pointed at the cache gets nothing back.
+    Http,
 }
 
 /// A rejected request: its reply, and how many bytes of the stream to skip.
@@ -78,10 +82,11 @@ pub fn tokens(s: &[u8]) -> impl Iterator<Item = &[u8]> {
     s.split(|&b| b == b' ').filter(|t| !t.is_empty())
 }
 
-/// A key memcached would accept, less control bytes: memcached itself only
-/// splits on spaces, but this project refuses keys holding a byte below
-/// 0x21 or 0x7f (a deliberate difference), with the same reply as a key
-/// that is too long.
+/// A key memcached would accept, less control bytes: the meta protocol and
+/// the client refuse keys holding a byte below 0x21 or 0x7f (a deliberate
+/// difference), with the same reply as a key that is too long. The text
+/// protocol follows memcached 1.6.18 and takes control bytes as key bytes
+/// (see `text::valid_key`).
 pub fn valid_key(key: &[u8]) -> bool {
     key.len() <= KEY_MAX_LENGTH && key.iter().all(|&b| b > 0x20 && b != 0x7f)
 }

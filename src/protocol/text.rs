@@ -3,7 +3,7 @@
 //! [`parse`] reads one command line (and, for storage commands, its data
 //! block) from the front of a buffer. Requests borrow from the buffer.
 
-use super::common::{tokens, valid_key, Status, KEY_MAX_LENGTH};
+use super::common::{tokens, Status, KEY_MAX_LENGTH};
 use super::number;
 
 pub use super::common::{Error, ErrorKind, Limits};
@@ -201,6 +201,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
                 Status::Incomplete => Ok(Status::Incomplete),
             }
         }
+        _ if tokens(rest).last().unwrap_or(command).starts_with(b"HTTP/") => {
+            Err(cx.error(ErrorKind::Http, false))
+        }
         // Everything else answers `ERROR`, including the empty line and
         // memcached's admin commands (`slabs`, `lru_crawler`, `watch`, ...).
         _ => Err(cx.error(ErrorKind::UnknownCommand, false)),
@@ -247,6 +250,16 @@ fn trim_start_spaces(s: &[u8]) -> &[u8] {
 fn trim_end_spaces(s: &[u8]) -> &[u8] {
     let n = s.iter().rev().take_while(|&&b| b == b' ').count();
     &s[..s.len() - n]
+}
+
+/// A key memcached 1.6.18 accepts on a text line: at most 250 bytes.
+/// Tokens are split on spaces only, so a key may hold any other byte,
+/// control bytes included (libmemcached's memcaslap sends such keys); the
+/// line's `\r\n` and a NUL (which ends the line, see [`parse`]) cannot be in
+/// one. The meta protocol and the client keep the stricter
+/// [`common::valid_key`](super::common::valid_key).
+fn valid_key(key: &[u8]) -> bool {
+    key.len() <= KEY_MAX_LENGTH
 }
 
 /// Room for one more argument than any fixed-arity command takes (`cas`:

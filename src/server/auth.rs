@@ -1,17 +1,23 @@
-//! Authentication: SASL over the binary protocol (through rsasl) and
-//! memcached's ASCII token auth (`-Y`).
+//! Authentication: SASL over the binary protocol (PLAIN and SCRAM through
+//! rsasl, CRAM-MD5 here) and memcached's ASCII token auth (`-Y`).
 //!
 //! Both read `user:password` files at start-up and again on SIGHUP
 //! ([`Auth::reload`]); a connection checks against whichever copy was
-//! current when it asked. Passwords are compared in constant time and never
-//! logged or printed (their `Debug` is redacted).
+//! current when it asked. SASL may instead take its users from the Cyrus
+//! sasldb2 file that `sasldb_path` in `memcached.conf` names (see
+//! [`super::sasl_conf`]), read again whenever it changes, as Cyrus does.
+//! Passwords are compared in constant time and never logged or printed
+//! (their `Debug` is redacted).
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use parking_lot::RwLock;
+use hmac::{Hmac, Mac};
+use md5::Md5;
+use parking_lot::{Mutex, RwLock};
 use rsasl::callback::{Context, Request, SessionCallback, SessionData};
 use rsasl::mechanisms::scram::properties::ScramStoredPassword;
 use rsasl::mechanisms::scram::tools as scram;
@@ -22,11 +28,20 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::sasl_conf::{self, SaslConf};
+use super::sasldb;
 use crate::config::Config;
 
-/// Mechanisms offered, strongest first: clients that pick the first one
-/// they support get SCRAM, and PLAIN remains for simple clients.
+/// Mechanisms offered by default, strongest first: clients that pick the
+/// first one they support get SCRAM, and PLAIN remains for simple clients.
 pub const MECHANISMS: &str = "SCRAM-SHA-256 SCRAM-SHA-1 PLAIN";
+/// Every mechanism ferrocache can serve, strongest first: the order in
+/// which a configured `mech_list` is offered (memcached's t/binary-sasl.t
+/// expects `CRAM-MD5 PLAIN` for `mech_list: plain cram-md5`).
+pub const SUPPORTED: &[&str] = &["SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN"];
+/// memcached's `MAX_SASL_MECH_LEN`: a longer mechanism name is refused
+/// with "invalid arguments" (and not counted as an authentication).
+pub const MAX_MECH_LEN: usize = 32;
 /// Most entries memcached reads from an `-Y` file.
 pub const ASCII_MAX_ENTRIES: usize = 8;
 /// PBKDF2 rounds for the SCRAM keys derived at load time (RFC 7677's 4096).
@@ -107,6 +122,29 @@ impl Credentials {
 
     fn find(&self, user: &[u8]) -> Option<usize> {
         self.entries.iter().position(|e| e.user == user)
+    }
+
+    /// The users of a sasldb2 file. Cyrus names a user `user@realm` on the
+    /// wire; a user of the default realm (the host name) also answers to
+    /// the bare name.
+    fn from_sasldb(users: Vec<sasldb::User>, default_realm: &[u8]) -> Credentials {
+        let mut entries = Vec::new();
+        for u in users {
+            let mut qualified = u.user.clone();
+            qualified.push(b'@');
+            qualified.extend_from_slice(&u.realm);
+            if u.realm == default_realm {
+                entries.push(Entry {
+                    user: u.user,
+                    password: u.password.clone(),
+                });
+            }
+            entries.push(Entry {
+                user: qualified,
+                password: u.password,
+            });
+        }
+        Credentials { entries }
     }
 }
 
@@ -236,20 +274,158 @@ impl SessionCallback for Callback {
     }
 }
 
-/// The SASL side: the current configuration and where it came from.
+/// Where SASL's users come from.
+enum Source {
+    /// A `user:password` file (`-o sasl_pwdb`, `$MEMCACHED_SASL_PWDB`),
+    /// read at start-up and on SIGHUP.
+    File(PathBuf),
+    /// A Cyrus sasldb2 file (`sasldb_path` in memcached.conf), read again
+    /// before an authentication whenever its size or time stamp changed.
+    /// It need not exist yet: until it does, every attempt fails.
+    Sasldb {
+        path: PathBuf,
+        seen: Mutex<Option<(SystemTime, u64)>>,
+    },
+}
+
+/// The users and the rsasl configuration built on them.
+struct Loaded {
+    db: Arc<SaslDb>,
+    config: Arc<SASLConfig>,
+}
+
+impl Loaded {
+    fn new(creds: Credentials) -> io::Result<Arc<Loaded>> {
+        let db = Arc::new(SaslDb::new(creds));
+        let config = SASLConfig::builder()
+            .with_defaults()
+            .with_callback(Callback(db.clone()))
+            .map_err(|e| io::Error::other(format!("SASL set-up failed: {e}")))?;
+        Ok(Arc::new(Loaded { db, config }))
+    }
+}
+
+/// The SASL side: the mechanisms offered, the current users and where they
+/// came from.
 pub struct Sasl {
-    path: PathBuf,
-    config: RwLock<Arc<SASLConfig>>,
+    source: Source,
+    mechs: Vec<&'static str>,
+    /// `mechs`, space-separated, as SASL_LIST_MECHS answers.
+    mech_list: String,
+    loaded: RwLock<Arc<Loaded>>,
 }
 
 impl Sasl {
-    fn load(path: &Path) -> io::Result<Arc<SASLConfig>> {
-        let db = SaslDb::new(Credentials::load(path, None)?);
-        SASLConfig::builder()
-            .with_defaults()
-            .with_callback(Callback(Arc::new(db)))
-            .map_err(|e| io::Error::other(format!("SASL set-up failed: {e}")))
+    fn new(source: Source, mechs: Vec<&'static str>) -> io::Result<Sasl> {
+        let creds = match &source {
+            Source::File(path) => Credentials::load(path, None)?,
+            Source::Sasldb { .. } => Credentials {
+                entries: Vec::new(),
+            },
+        };
+        let sasl = Sasl {
+            mech_list: mechs.join(" "),
+            mechs,
+            loaded: RwLock::new(Loaded::new(creds)?),
+            source,
+        };
+        sasl.refresh();
+        Ok(sasl)
     }
+
+    /// The mechanisms offered, space-separated (SASL_LIST_MECHS).
+    pub fn mech_list(&self) -> &str {
+        &self.mech_list
+    }
+
+    /// Re-read the user file (SIGHUP).
+    fn reload(&self) -> io::Result<()> {
+        match &self.source {
+            Source::File(path) => {
+                *self.loaded.write() = Loaded::new(Credentials::load(path, None)?)?;
+            }
+            Source::Sasldb { seen, .. } => {
+                *seen.lock() = None;
+                self.refresh();
+            }
+        }
+        Ok(())
+    }
+
+    /// A sasldb2 source: re-read the file if it changed since last time.
+    fn refresh(&self) {
+        let Source::Sasldb { path, seen } = &self.source else {
+            return;
+        };
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        let mut seen = seen.lock();
+        if stamp.is_some() && *seen == stamp {
+            return;
+        }
+        let users = match std::fs::read(path) {
+            Ok(bytes) => sasldb::parse(&bytes).unwrap_or_else(|e| {
+                log::warn!("SASL: cannot read the sasldb {}: {e}", path.display());
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
+        };
+        let creds = Credentials::from_sasldb(users, hostname().as_bytes());
+        match Loaded::new(creds) {
+            Ok(l) => {
+                *self.loaded.write() = l;
+                *seen = stamp;
+            }
+            Err(e) => log::warn!("SASL: {e}"),
+        }
+    }
+
+    fn current(&self) -> Arc<Loaded> {
+        self.refresh();
+        self.loaded.read().clone()
+    }
+}
+
+/// The host name: Cyrus' default realm, and the domain of CRAM-MD5's
+/// challenges.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The mechanisms to offer: `-o sasl_mech_list`, else `mech_list` in
+/// memcached.conf, else [`MECHANISMS`]; in [`SUPPORTED`]'s order.
+fn offered(config: &Config, conf: &SaslConf) -> io::Result<Vec<&'static str>> {
+    let wanted = match (&config.extended.sasl_mech_list, &conf.mech_list) {
+        (Some(list), _) => sasl_conf::mech_names(list),
+        (None, Some(list)) => list.clone(),
+        (None, None) => sasl_conf::mech_names(MECHANISMS),
+    };
+    for w in &wanted {
+        if !SUPPORTED.contains(&w.as_str()) {
+            log::warn!("SASL: mechanism {w} is not supported; not offered");
+        }
+    }
+    let mechs: Vec<&'static str> = SUPPORTED
+        .iter()
+        .copied()
+        .filter(|m| wanted.iter().any(|w| w == m))
+        .collect();
+    if mechs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "SASL: the mechanism list ({}) names none ferrocache supports ({})",
+                wanted.join(" "),
+                SUPPORTED.join(" ")
+            ),
+        ));
+    }
+    Ok(mechs)
 }
 
 /// The ASCII side (`-Y`).
@@ -285,17 +461,27 @@ impl Auth {
     pub fn from_config(config: &Config) -> io::Result<Auth> {
         let mut auth = Auth::default();
         if config.sasl {
-            let path = sasl_pwdb(config).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "-S needs a password file: set MEMCACHED_SASL_PWDB or -o sasl_pwdb=FILE",
-                )
-            })?;
-            let config = Sasl::load(&path)?;
-            auth.sasl = Some(Sasl {
-                path,
-                config: RwLock::new(config),
-            });
+            let conf = SaslConf::load();
+            let source =
+                match (sasl_pwdb(config), &conf.sasldb_path) {
+                    (Some(path), _) => Source::File(path),
+                    (None, Some(path)) => Source::Sasldb {
+                        path: path.clone(),
+                        seen: Mutex::new(None),
+                    },
+                    (None, None) => return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "-S needs a password file: set MEMCACHED_SASL_PWDB or -o sasl_pwdb=FILE, \
+                         or sasldb_path in $SASL_CONF_PATH/memcached.conf",
+                    )),
+                };
+            let mechs = offered(config, &conf)?;
+            log::info!(
+                "SASL: offering {} (SASL config: {})",
+                mechs.join(" "),
+                conf.describe()
+            );
+            auth.sasl = Some(Sasl::new(source, mechs)?);
         }
         if let Some(path) = &config.auth_file {
             let creds = Credentials::load(path, Some(ASCII_MAX_ENTRIES))?;
@@ -311,7 +497,7 @@ impl Auth {
     /// previous credentials in force.
     pub fn reload(&self) -> io::Result<()> {
         if let Some(s) = &self.sasl {
-            *s.config.write() = Sasl::load(&s.path)?;
+            s.reload()?;
         }
         if let Some(a) = &self.ascii {
             let creds = Credentials::load(&a.path, Some(ASCII_MAX_ENTRIES))?;
@@ -336,7 +522,15 @@ pub struct AuthState {
     /// Passed SASL (binary) or the ASCII token check.
     pub authenticated: bool,
     /// A multi-step SASL exchange in progress.
-    exchange: Option<rsasl::prelude::Session<Authenticated>>,
+    exchange: Option<Exchange>,
+}
+
+/// A SASL exchange waiting for the client's next step.
+enum Exchange {
+    /// PLAIN and SCRAM, run by rsasl.
+    Rsasl(rsasl::prelude::Session<Authenticated>),
+    /// CRAM-MD5 (RFC 2195), after the challenge was sent.
+    CramMd5 { challenge: Vec<u8>, db: Arc<SaslDb> },
 }
 
 impl fmt::Debug for AuthState {
@@ -356,28 +550,55 @@ pub enum SaslReply {
     /// The exchange goes on: send this challenge (status 0x21).
     Continue(Vec<u8>),
     Failed,
+    /// A mechanism name longer than [`MAX_MECH_LEN`]: memcached answers
+    /// "invalid arguments" and does not count an authentication.
+    Invalid,
 }
 
 impl AuthState {
     /// SASL Auth (`first`) or Step with the client's data. A failed attempt
     /// leaves the connection unauthenticated; a new Auth starts over.
     pub fn sasl_step(&mut self, sasl: &Sasl, first: bool, mech: &[u8], data: &[u8]) -> SaslReply {
+        if mech.len() > MAX_MECH_LEN {
+            return SaslReply::Invalid;
+        }
         if first {
             self.authenticated = false;
             self.exchange = None;
+            // An unknown mechanism fails this attempt; the connection stays
+            // open for the next one, as in memcached.
+            if !sasl.mechs.iter().any(|m| m.as_bytes() == mech) {
+                return SaslReply::Failed;
+            }
+            let loaded = sasl.current();
+            if mech == b"CRAM-MD5" {
+                let challenge = cram_md5_challenge();
+                self.exchange = Some(Exchange::CramMd5 {
+                    challenge: challenge.clone(),
+                    db: loaded.db.clone(),
+                });
+                return SaslReply::Continue(challenge);
+            }
             let Ok(name) = Mechname::parse(mech) else {
                 return SaslReply::Failed;
             };
-            if !MECHANISMS.split(' ').any(|m| m.as_bytes() == mech) {
-                return SaslReply::Failed;
-            }
-            let server = SASLServer::<Authenticated>::new(sasl.config.read().clone());
+            let server = SASLServer::<Authenticated>::new(loaded.config.clone());
             match server.start_suggested(name) {
-                Ok(session) => self.exchange = Some(session),
+                Ok(session) => self.exchange = Some(Exchange::Rsasl(session)),
                 Err(_) => return SaslReply::Failed,
             }
         }
-        let Some(session) = self.exchange.as_mut() else {
+        if let Some(Exchange::CramMd5 { challenge, db }) = &self.exchange {
+            let ok = cram_md5_check(&db.creds, challenge, data);
+            self.exchange = None;
+            if !ok {
+                return SaslReply::Failed;
+            }
+            log::debug!("SASL: authenticated with CRAM-MD5");
+            self.authenticated = true;
+            return SaslReply::Done(Vec::new());
+        }
+        let Some(Exchange::Rsasl(session)) = self.exchange.as_mut() else {
             return SaslReply::Failed;
         };
         let mut out = Vec::new();
@@ -403,9 +624,97 @@ impl AuthState {
     }
 }
 
+/// A CRAM-MD5 challenge (RFC 2195): `<random.time@host>`, unique per
+/// exchange.
+fn cram_md5_challenge() -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // std's RandomState is seeded from the OS's random source.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("<{}.{secs}@{}>", h.finish(), hostname()).into_bytes()
+}
+
+/// Check a CRAM-MD5 response, `user SP hex(HMAC-MD5(password, challenge))`.
+fn cram_md5_check(creds: &Credentials, challenge: &[u8], response: &[u8]) -> bool {
+    let Some(space) = response.iter().rposition(|&b| b == b' ') else {
+        return false;
+    };
+    let (user, digest) = (&response[..space], &response[space + 1..]);
+    let Some(i) = creds.find(user) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Md5>::new_from_slice(&creds.entries[i].password) else {
+        return false;
+    };
+    mac.update(challenge);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    expected
+        .as_bytes()
+        .ct_eq(&digest.to_ascii_lowercase())
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cram_md5_matches_rfc_2195() {
+        // RFC 2195's example: tim / tanstaaftanstaaf.
+        let creds = Credentials::parse(b"tim:tanstaaftanstaaf\n", None).unwrap();
+        let challenge = b"<1896.697170952@postoffice.reston.mci.net>";
+        assert!(cram_md5_check(
+            &creds,
+            challenge,
+            b"tim b913a602c7eda7a495b4e6e7334d3890"
+        ));
+        assert!(!cram_md5_check(
+            &creds,
+            challenge,
+            b"tim b913a602c7eda7a495b4e6e7334d3891"
+        ));
+        assert!(!cram_md5_check(
+            &creds,
+            challenge,
+            b"tom b913a602c7eda7a495b4e6e7334d3890"
+        ));
+        assert!(!cram_md5_check(&creds, challenge, b"garbage"));
+        let c = cram_md5_challenge();
+        assert!(c.starts_with(b"<") && c.ends_with(b">") && c.contains(&b'@'));
+        assert_ne!(c, cram_md5_challenge());
+    }
+
+    #[test]
+    fn sasldb_users_answer_to_user_at_realm() {
+        let users = vec![
+            sasldb::User {
+                user: b"testuser".to_vec(),
+                realm: b"memcached.realm".to_vec(),
+                password: b"testpass".to_vec(),
+            },
+            sasldb::User {
+                user: b"carol".to_vec(),
+                realm: b"host".to_vec(),
+                password: b"pw".to_vec(),
+            },
+        ];
+        let c = Credentials::from_sasldb(users, b"host");
+        assert!(c.check(b"testuser@memcached.realm", b"testpass"));
+        assert!(!c.check(b"testuser", b"testpass"));
+        assert!(c.check(b"carol", b"pw"));
+        assert!(c.check(b"carol@host", b"pw"));
+    }
 
     #[test]
     fn credentials_parse_and_check() {

@@ -209,8 +209,12 @@ impl<'a> Exec<'a> {
         data: &[u8],
     ) -> Option<SaslReply> {
         let sasl = self.shared.auth.sasl.as_ref()?;
-        ThreadStats::incr(&self.stats.auth_cmds);
         let reply = session.auth.sasl_step(sasl, first, mech, data);
+        // memcached refuses an over-long mechanism name before it counts
+        // an authentication.
+        if reply != SaslReply::Invalid {
+            ThreadStats::incr(&self.stats.auth_cmds);
+        }
         if reply == SaslReply::Failed {
             ThreadStats::incr(&self.stats.auth_errors);
         }

@@ -9,8 +9,11 @@ mod exchange;
 mod exec;
 mod front;
 pub mod metrics;
+mod portfile;
 mod readbuf;
 mod report;
+mod sasl_conf;
+mod sasldb;
 mod shared;
 pub mod tls;
 pub mod udp;
@@ -101,13 +104,16 @@ impl Server {
                 }
             }
         }
-        let bind_addrs = if activated {
+        // No TCP with socket activation, -p 0 or -s (memcached: a unix
+        // socket disables the network listeners).
+        let port_arg = config.tcp_bind_port();
+        let bind_addrs = if activated || port_arg.is_none() {
             &[][..]
         } else {
             &config.listen_addrs[..]
         };
         for l in bind_addrs {
-            let port = l.port.unwrap_or(config.port);
+            let port = l.port.or(port_arg).unwrap_or(0);
             let host = l.host.trim_start_matches('[').trim_end_matches(']');
             for addr in (host, port).to_socket_addrs()? {
                 let listener = bind_tcp(addr, config.listen_backlog)?;
@@ -168,6 +174,17 @@ impl Server {
             wakers: Mutex::new(Vec::new()),
         });
         let udp = udp::bind(&shared)?;
+        if !activated && shared.config.unix_socket.is_none() {
+            let tcp: Vec<SocketAddr> = listeners
+                .iter()
+                .filter_map(|l| match l {
+                    Listener::Tcp(t, ..) => t.local_addr().ok(),
+                    Listener::Unix(..) => None,
+                })
+                .collect();
+            let udp: Vec<SocketAddr> = udp.iter().filter_map(|u| u.local_addr().ok()).collect();
+            portfile::write_from_env(&tcp, &udp);
+        }
         let since = shared.cache.clock().now();
         let mut endpoints = Vec::new();
         for l in &listeners {

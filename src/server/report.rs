@@ -396,7 +396,9 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("slab_automove", 1);
     w.stat("slab_automove_ratio", "0.80");
     w.stat("slab_automove_window", 30);
-    w.stat("slab_chunk_max", shared.cache.config().slab.chunk_max);
+    // The setting, as memcached reports it (and --help documents its
+    // default); the store may carve smaller chunks internally.
+    w.stat("slab_chunk_max", c.slab_chunk_max());
     w.stat("lru_crawler", "yes");
     w.stat("lru_crawler_sleep", 100);
     w.stat("lru_crawler_tocrawl", 0);

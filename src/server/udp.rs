@@ -81,12 +81,12 @@ pub fn bind(shared: &Shared) -> io::Result<Vec<UdpSocket>> {
     use std::net::ToSocketAddrs;
     let config = &shared.config;
     let mut sockets = Vec::new();
-    if config.udp_port == 0 {
+    let Some(port) = config.udp_bind_port() else {
         return Ok(sockets);
-    }
+    };
     for l in &config.listen_addrs {
         let host = l.host.trim_start_matches('[').trim_end_matches(']');
-        for addr in (host, config.udp_port).to_socket_addrs()? {
+        for addr in (host, port).to_socket_addrs()? {
             let socket = UdpSocket::bind(addr)?;
             socket.set_read_timeout(Some(POLL))?;
             sockets.push(socket);

@@ -78,6 +78,13 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def unix_path(self) -> str | None:
+        """The ``-s`` socket, if the server was given one."""
+        if "-s" in self.args:
+            return str(self.args[self.args.index("-s") + 1])
+        return None
+
+    @property
     def addr(self) -> tuple[str, int]:
         return (self.host, self.port)
 
@@ -114,6 +121,12 @@ class Server:
                     f"{self!r} exited with status {rc} before accepting; output:\n{self.log()}"
                 )
             try:
+                if self.unix_path:
+                    # -s disables TCP (memcached's rule): wait for the socket.
+                    with socket.socket(socket.AF_UNIX) as s:
+                        s.settimeout(0.5)
+                        s.connect(self.unix_path)
+                        return
                 with socket.create_connection(self.addr, timeout=0.5):
                     return
             except OSError:
@@ -149,8 +162,9 @@ def start_server(log_dir: Path, *extra_args: str, attempts: int = 3) -> Server:
     for attempt in range(attempts):
         port = free_port()
         args = [binary, "-p", str(port), "-l", HOST, "-U", "0"]
-        if is_memcached(binary) and os.geteuid() == 0:
-            args += ["-u", "nobody"]
+        if os.geteuid() == 0:
+            # Both refuse to run as root without -u; ferrocache stays root.
+            args += ["-u", "nobody" if is_memcached(binary) else "root"]
         args += [str(a) for a in extra_args]
         srv = Server(binary, port, args, log_dir / f"server-{port}-{attempt}.log")
         srv.start()

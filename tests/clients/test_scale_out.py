@@ -80,8 +80,9 @@ def start_on(tmp_path: Path, host: str, port: int) -> Server:
     """A server on an explicit address (conftest's factory only binds 127.0.0.1)."""
     binary = server_binary()
     args = [binary, "-p", str(port), "-l", host, "-U", "0"]
-    if is_memcached(binary) and os.geteuid() == 0:
-        args += ["-u", "nobody"]
+    if os.geteuid() == 0:
+        # Both refuse to run as root without -u; ferrocache stays root.
+        args += ["-u", "nobody" if is_memcached(binary) else "root"]
     srv = Server(binary, port, args, tmp_path / f"server-{host}-{port}.log")
     srv.host = host
     srv.start()

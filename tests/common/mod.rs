@@ -29,9 +29,33 @@ pub fn server_bin() -> PathBuf {
     }
 }
 
+/// The `-u` flag a spawned [`server_bin`] needs: see [`root_user_args_for`].
+pub fn root_user_args() -> &'static [&'static str] {
+    root_user_args_for(&server_bin())
+}
+
+/// The `-u` flag `bin` needs: memcached and ferrocache refuse to run as
+/// root without one. memcached switches to nobody (as before); ferrocache
+/// stays root, so tests that hand it root-owned files still work. Decided
+/// by the binary's name, so side-by-side tests get each binary's own rule.
+pub fn root_user_args_for(bin: &Path) -> &'static [&'static str] {
+    if !nix::unistd::geteuid().is_root() {
+        &[]
+    } else if is_memcached_bin(bin) {
+        &["-u", "nobody"]
+    } else {
+        &["-u", "root"]
+    }
+}
+
 /// True when the tests run against the real memcached (the oracle).
 pub fn is_memcached() -> bool {
-    server_bin().file_name().is_some_and(|n| n == "memcached")
+    is_memcached_bin(&server_bin())
+}
+
+/// True when `bin` is memcached (by its file name).
+pub fn is_memcached_bin(bin: &Path) -> bool {
+    bin.file_name().is_some_and(|n| n == "memcached")
 }
 
 enum Backend {
@@ -52,7 +76,7 @@ impl TestServer {
         if std::env::var_os("FERROCACHE_TEST_BIN").is_some_and(|b| !b.is_empty()) {
             return TestServer::spawn(args);
         }
-        let argv = ["ferrocache", "-p", "0", "-l", "127.0.0.1", "-U", "0"]
+        let argv = ["ferrocache", "-p", "-1", "-l", "127.0.0.1", "-U", "0"]
             .iter()
             .chain(args)
             .copied();
@@ -61,7 +85,13 @@ impl TestServer {
         let server = ferrocache::server::Server::bind(config).expect("bind 127.0.0.1:0");
         let handle = server.start().expect("start server threads");
         TestServer {
-            addr: handle.addrs()[0],
+            // With -s there is no TCP listener (memcached's rule): the test
+            // talks over the unix socket, and `addr` names no server.
+            addr: handle
+                .addrs()
+                .first()
+                .copied()
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
             backend: Backend::InProcess(Some(handle)),
         }
     }
@@ -83,7 +113,6 @@ impl TestServer {
     /// tests start ferrocache and Debian's memcached in one test.
     pub fn spawn_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let bin = bin.to_path_buf();
-        let memcached = bin.file_name().is_some_and(|n| n == "memcached");
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let mut cmd = Command::new(&bin);
@@ -95,9 +124,13 @@ impl TestServer {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // memcached refuses to run as root without -u.
-            if memcached && nix::unistd::geteuid().is_root() {
-                cmd.args(["-u", "nobody"]);
+            // A test that names the user (or a config file that may)
+            // decides; otherwise the `-u` this binary needs as root.
+            if !args
+                .iter()
+                .any(|a| *a == "-u" || a.starts_with("--user") || *a == "--config-file")
+            {
+                cmd.args(root_user_args_for(&bin));
             }
             let child = cmd
                 .spawn()

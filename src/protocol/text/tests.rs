@@ -89,11 +89,12 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"get \r\n", unknown(6)),
         (b"GET a\r\n", unknown(7)),
         (b"get\ta\r\n", unknown(7)),
-        // Project rule (memcached would take these as keys): control bytes.
-        (b"get a\tb\r\n", client(BAD_FORMAT, 9, false)),
-        (b"get a\x7f\r\n", client(BAD_FORMAT, 8, false)),
-        (b"get a\rb\r\n", client(BAD_FORMAT, 9, false)),
-        (b"get a\r\r\n", client(BAD_FORMAT, 8, false)),
+        // Control bytes are key bytes: memcached splits on spaces only.
+        (b"get a\tb\r\n", done(get(b"a\tb", false), 9)),
+        (b"get a\x7f\r\n", done(get(b"a\x7f", false), 8)),
+        (b"get a\rb\r\n", done(get(b"a\rb", false), 9)),
+        (b"get a\r\r\n", done(get(b"a\r", false), 8)),
+        (b"get \x01\x1f\r\n", done(get(b"\x01\x1f", false), 8)),
         // memcached reads the line as a C string: a NUL ends it.
         (b"get a\0 b\r\n", done(get(b"a", false), 10)),
         (b"version\0x\r\n", done(Request::Version, 11)),
@@ -136,7 +137,17 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"gat\r\n", unknown(5)),
         (b"gat x a\r\n", client(BAD_EXPTIME, 9, false)),
         (b"gats 1x a\r\n", client(BAD_EXPTIME, 11, false)),
-        (b"gat 1 a\x01\r\n", client(BAD_FORMAT, 10, false)),
+        (
+            b"gat 1 a\x01\r\n",
+            done(
+                Request::Gat {
+                    exptime: 1,
+                    keys: Keys::new(b"a\x01"),
+                    cas: false,
+                },
+                10,
+            ),
+        ),
         // --- storage ---
         (b"set a 0 0 1\r\nx\r\n", done(set(b"a", b"x"), 16)),
         (b"set a 0 0 1\nx\r\n", done(set(b"a", b"x"), 15)),
@@ -270,17 +281,8 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"cas a 0 0 1 abc\r\n", client(BAD_FORMAT, 17, false)),
         (b"cas a 0 0 1 -1\r\n", client(BAD_FORMAT, 16, false)),
         (b"cas a 0 0 1 x noreply\r\n", client(BAD_FORMAT, 23, true)),
-        // Project rule: a control byte in a storage key is refused, and
-        // the data block memcached would have read is swallowed (not run as
-        // commands) - but only once the line's numbers are valid.
-        (
-            b"set a\x01 0 0 1\r\n",
-            client(BAD_FORMAT, 14 + 1 + 2, false),
-        ),
-        (
-            b"set a\x01 0 0 1 noreply\r\n",
-            client(BAD_FORMAT, 22 + 1 + 2, true),
-        ),
+        // A control byte in a storage key is a key byte (memcaslap).
+        (b"set a\x01 0 0 1\r\nx\r\n", done(set(b"a\x01", b"x"), 17)),
         (b"set a\x01 0 0 -1\r\n", client(BAD_FORMAT, 15, false)),
         (b"set a\x01 x 0 1\r\n", client(BAD_FORMAT, 14, false)),
         // Too large: answered at once, the data block counted but not read.
@@ -374,7 +376,16 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"delete a 1 noreply\r\n", client(DELETE_USAGE, 20, true)),
         (b"delete a 0 1 2\r\n", unknown(16)),
         (b"delete\r\n", unknown(8)),
-        (b"delete a\x0b\r\n", client(BAD_FORMAT, 11, false)),
+        (
+            b"delete a\x0b\r\n",
+            done(
+                Request::Delete {
+                    key: b"a\x0b",
+                    noreply: false,
+                },
+                11,
+            ),
+        ),
         // --- incr / decr ---
         (
             b"incr a 1\r\n",
@@ -602,6 +613,17 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
             fail(ErrorKind::UnknownCommand, 28, true),
         ),
         (b"cache_memlimit 64 1 2\r\n", unknown(23)),
+        // --- HTTP on the cache port: memcached hangs up (t/malicious-commands.t) ---
+        (b"GET / HTTP/1.0\r\n", fail(ErrorKind::Http, 16, false)),
+        (
+            b"PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1\r\n",
+            fail(ErrorKind::Http, 39, false),
+        ),
+        (b"DELETE HTTP/1.1\r\n", fail(ErrorKind::Http, 17, false)),
+        (b"HTTP/1.1\r\n", fail(ErrorKind::Http, 10, false)),
+        // Only an unknown command's last token counts.
+        (b"GET / HTTP/1.0 x\r\n", unknown(18)),
+        (b"get HTTP/1.0\r\n", done(get(b"HTTP/1.0", false), 14)),
         // --- stats ---
         (b"stats\r\n", done(Request::Stats { args: b"" }, 7)),
         (b"stats   \r\n", done(Request::Stats { args: b"" }, 10)),
@@ -968,7 +990,7 @@ fn dump_table_for_oracle() {
                 let reply = match kind {
                     ErrorKind::UnknownCommand => "ERROR".to_string(),
                     ErrorKind::Client(m) => format!("CLIENT_ERROR {m}"),
-                    ErrorKind::LineTooLong => "CLOSE".to_string(),
+                    ErrorKind::LineTooLong | ErrorKind::Http => "CLOSE".to_string(),
                 };
                 format!("err {consumed} {noreply} {reply}")
             }

@@ -4,7 +4,7 @@
 use crate::protocol::binary::{
     op, Command, Error, Request, Response, ResponseStatus as S, StoreKind, NO_CREATE,
 };
-use crate::server::auth::{SaslReply, MECHANISMS};
+use crate::server::auth::SaslReply;
 use crate::server::exec::{DeltaOp, Exec, Family, Flow, Hit, HitReply, ReadOp, Session, StoreOp};
 use crate::store::{
     DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, StoreError, StoreMode,
@@ -246,7 +246,7 @@ pub fn binary(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>)
         }
         Command::Stat { group } => stats_packets(ex, &req, group, out),
         Command::SaslList => match &ex.shared.auth.sasl {
-            Some(_) => resp(S::Success, 0).write(out, &[], &[], MECHANISMS.as_bytes()),
+            Some(sasl) => resp(S::Success, 0).write(out, &[], &[], sasl.mech_list().as_bytes()),
             None => fail(out, S::UnknownCommand),
         },
         Command::SaslAuth { mech, data } | Command::SaslStep { mech, data } => {
@@ -262,6 +262,8 @@ pub fn binary(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>)
                     resp(S::AuthContinue, 0).write(out, &[], &[], &challenge)
                 }
                 Some(SaslReply::Failed) => fail(out, S::AuthError),
+                // memcached: a mechanism name over MAX_SASL_MECH_LEN.
+                Some(SaslReply::Invalid) => fail(out, S::InvalidArguments),
             }
         }
     }

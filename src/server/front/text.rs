@@ -17,7 +17,7 @@ const VALUE_LINE_MAX: usize = 64;
 /// The reply to a request the text parser refused.
 pub fn text_error(e: &text::Error, out: &mut Vec<u8>) -> Flow {
     match e.kind {
-        ErrorKind::LineTooLong => return Flow::Close,
+        ErrorKind::LineTooLong | ErrorKind::Http => return Flow::Close,
         _ if e.noreply => {}
         ErrorKind::UnknownCommand => out.extend_from_slice(b"ERROR\r\n"),
         ErrorKind::Client(msg) => {
@@ -31,7 +31,9 @@ pub fn text_error(e: &text::Error, out: &mut Vec<u8>) -> Flow {
 
 /// [`text_error`], unless the connection still owes an ASCII login.
 pub fn text_refused(e: &text::Error, ex: &Exec, session: &Session, out: &mut Vec<u8>) -> Flow {
-    if ex.must_authenticate(session, false) && e.kind != ErrorKind::LineTooLong {
+    if ex.must_authenticate(session, false)
+        && !matches!(e.kind, ErrorKind::LineTooLong | ErrorKind::Http)
+    {
         out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
         return Flow::Continue;
     }
