@@ -485,3 +485,26 @@ fn meta_get_no_bump_holds_when_the_value_does_not_fit_the_reply_buffer() {
         show(&line)
     );
 }
+
+/// Regression (memcached's t/metaget.t, near its line 530): a stale set (an
+/// older CAS with `I`) over an item whose win token was already sent keeps
+/// the token sent, so the next reader sees `Z` and no second `W`.
+#[test]
+fn stale_set_keeps_the_win_token_sent() {
+    let server = TestServer::start(&[]);
+    let mut c = server.conn();
+    c.roundtrip(b"ms w1 3\r\nold\r\n", b"HD\r\n");
+    c.roundtrip(b"md w1 I q\r\nmn\r\n", b"MN\r\n");
+    c.send(b"mg w1 v c\r\n");
+    let line = String::from_utf8(c.read_line()).unwrap();
+    let cas: u64 = line
+        .split(' ')
+        .find_map(|t| t.strip_prefix('c'))
+        .and_then(|t| t.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("no CAS in {line:?}"));
+    assert!(line.ends_with(" X W\r\n"), "{line:?}");
+    c.expect(b"old\r\n");
+    let older = format!("ms w1 3 I C{}\r\nnew\r\n", cas - 1);
+    c.roundtrip(older.as_bytes(), b"HD\r\n");
+    c.roundtrip(b"mg w1 v\r\n", b"VA 3 Z X\r\nnew\r\n");
+}

@@ -280,9 +280,11 @@ impl Cache {
         };
         let h = r.handle();
         if stale {
-            let old_exp = s.header(&self.log, old.expect("cas found it")).exp;
-            s.set_bits(&self.log, h, log::STALE, 0);
-            s.set_exp(&self.log, h, old_exp);
+            // memcached (do_store_item, CAS_STALE): the stale value keeps
+            // the old item's TTL, and its win token if one was sent.
+            let before = s.header(&self.log, old.expect("cas found it"));
+            s.set_bits(&self.log, h, log::STALE | (before.bits & log::WON), 0);
+            s.set_exp(&self.log, h, before.exp);
         }
         let cas = match extra.new_cas {
             Some(cas) => cas,
