@@ -5,6 +5,13 @@ Starts both servers with the same flags, runs every workload of issue #6
 against them alternately (A B A B ..., --rounds rounds), and writes
 docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks.json.
 
+Issue #13's mixed value sizes (`--only mixed`): "holds what fits" (fit_*:
+each key written once, then read back, on fresh servers), over-full
+(overfull_etc: ETC sizes, Zipf cache-aside over about 3x what -m 256 holds)
+and a size shift (size_shift: -m 64 full of 100-byte values, then a working
+set of 8 KiB values until the hit ratio reaches 0.9). They run the servers
+with -t 2, as the issue did.
+
 Fairness on a 2-core machine: each server gets core 0 (`taskset -c 0`, `-t 1`)
 and the load generator core 1, so a server never competes with its load. The
 server that is not being measured stays up but idle.
@@ -30,6 +37,7 @@ Only the standard library and matplotlib (benches/requirements.txt).
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -279,15 +287,18 @@ def gen_cmd(port, gen_args):
 
 def run_gen(port, gen_args, timeout):
     cmd = gen_cmd(port, gen_args)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"no result in {timeout} s"
     if r.returncode != 0:
         return None, (r.stderr.strip().splitlines() or ["failed"])[-1]
     return json.loads(r.stdout.strip().splitlines()[-1]), None
 
 
-def measured_window(server, gen_args, use_perf, timeout=120):
+def measured_window(server, gen_args, use_perf, timeout=120, quiet_wait=True):
     """One generator run against `server`, with the server-side counters."""
-    if QUIET_WAIT:
+    if QUIET_WAIT and quiet_wait:
         wait_for_quiet(QUIET_WAIT)
     before = stats(server.port, server.tls)
     counter = SyscallCounter(server.pid, use_perf)
@@ -455,7 +466,9 @@ def hit_ratio_workload(args, use_perf):
     log(f"{name}: {title}")
     common = ["--ratio", "0:1", "--pattern", "zipf", "--zipf-exponent", "0.99",
               "--keys", str(keys), "--key-size", "20", "--value-size", "100",
-              "--set-on-miss", "-c", "50", "-p", "16"]
+              "--set-on-miss", "-c", "50", "-p", "16", "-d", "0"]
+    # `-d 0`: the phases are bounded by their request counts alone (the
+    # generator's default 10 s duration used to cut them short).
     # Each phase draws a fresh key sequence (a window replaying the warm-up's
     # sequence would only hit); both servers see the same sequences.
     warm_args = common + ["--seed", "7", "-n", str(args.zipf_warmup)]
@@ -496,6 +509,290 @@ def hit_ratio_workload(args, use_perf):
     return {"name": name, "title": title, "kind": "hit_ratio", "server_cmd": cmds,
             "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
             "warm_cmd": " ".join(gen_cmd("PORT", warm_args)),
+            "runs": runs, "summary": summary}
+
+
+# ------------------------------------------------- mixed value sizes (#13)
+
+# Issue #13 ran every mixed-size workload with `-t 2`: a server's memory
+# layout may depend on its thread count, so these keep it. Servers stay
+# pinned to one core as everywhere else; these workloads measure memory, not
+# speed.
+MIXED_THREADS = 2
+MIXED_KEY_SIZE = 20
+ETC_SCALE, ETC_SHAPE = 214.476, 0.348238
+
+
+def mean_value_size(spec):
+    """Mean value length of a ferrocache-bench --value-size spec, in bytes."""
+    def size(t):
+        t = t.lower()
+        mult = {"k": 1024, "m": 1024 * 1024}.get(t[-1:], 1)
+        return int(t[:-1] if mult > 1 else t) * mult
+    kind, _, rng = spec.partition(":")
+    if kind == "etc":
+        return ETC_SCALE / (1 - ETC_SHAPE)  # 329 B; the cap changes it by < 0.1 B
+    if kind in ("uniform", "loguniform"):
+        lo, hi = (size(x) for x in rng.split("-"))
+        if kind == "uniform":
+            return (lo + hi) / 2
+        # floor(lo * ((hi + 1) / lo)^u), u uniform in [0, 1)
+        return (hi + 1 - lo) / math.log((hi + 1) / lo) - 0.5
+    return size(spec)
+
+
+def keys_for(data_bytes, spec):
+    return round(data_bytes / mean_value_size(spec))
+
+
+def fit_plan():
+    """(name, -m, value size spec, keys, what) of the "holds what fits" rows:
+    the four of issue #13's table and ETC sizes to 90 % of -m 256."""
+    return [
+        ("fit_uniform_16k", 256, "uniform:10-16384", 25_000, "uniform 10–16,384 B"),
+        ("fit_uniform_1k", 64, "uniform:10-1000", 80_000, "uniform 10–1,000 B"),
+        ("fit_loguniform_200k", 64, "loguniform:10-200k", keys_for(32e6, "loguniform:10-200k"),
+         "log-uniform 10 B–200 KiB, 32 MB of values"),
+        ("fit_loguniform_4k", 256, "loguniform:10-4k", keys_for(204e6, "loguniform:10-4k"),
+         "log-uniform 10 B–4 KiB, 204 MB of values"),
+        ("fit_etc", 256, "etc", keys_for(0.9 * 256 * 2**20, "etc"),
+         "ETC sizes, values totalling 90 % of -m"),
+    ]
+
+
+def fit_workload(name, mem, spec, keys, what, args):
+    """Fresh servers; every key written once (sequential ids), then every key
+    read once; the server's own counts after the reads."""
+    title = (f"{what}, {keys:,} 20-byte keys, -t {MIXED_THREADS} -m {mem}: each key written once, "
+             f"then all read back")
+    log(f"{name}: {title}")
+    common = ["--pattern", "sequential", "--keys", str(keys), "-n", str(keys), "-d", "0",
+              "--key-size", str(MIXED_KEY_SIZE), "--value-size", spec, "-c", "50", "-p", "16"]
+    write_args = ["--ratio", "1:0"] + common
+    read_args = ["--ratio", "0:1"] + common
+    runs = {"memcached": [], "ferrocache": []}
+    cmds = {}
+    for rnd in range(args.rounds):
+        for s in make_servers(MIXED_THREADS, mem):
+            try:
+                s.start()
+                cmds[s.name] = " ".join(s.command("PORT"))
+                t0 = time.monotonic()
+                wr, err = run_gen(s.port, write_args, 300)
+                rd, err2 = run_gen(s.port, read_args, 300) if wr else (None, None)
+                if wr is None or rd is None:
+                    log(f"  {s.name}: failed: {err or err2}")
+                    continue
+                st = stats(s.port)
+                row = {
+                    "keys": keys,
+                    "value_bytes_written": wr["value_bytes_written"],
+                    "set_failures": wr["other_replies"],
+                    "evictions": int(st.get("evictions", 0)),
+                    "curr_items": int(st["curr_items"]),
+                    "bytes": int(st.get("bytes", 0)),
+                    "read_back": rd["hits"],
+                    "value_bytes_read": rd["value_bytes_read"],
+                    "wrong_lengths": rd.get("wrong_lengths", 0),
+                    "rss_mib": rss_mib(s.pid),
+                    "seconds": time.monotonic() - t0,
+                }
+                runs[s.name].append(row)
+                log(f"  round {rnd + 1} {s.name:10} evictions {row['evictions']:>7}  items "
+                    f"{row['curr_items']:>8}  read back {row['read_back']:>8}/{keys}  bytes "
+                    f"{row['bytes'] / 1e6:.1f} MB  RSS {row['rss_mib']:.1f} MiB  "
+                    f"({row['seconds']:.1f} s)")
+                if row["wrong_lengths"]:
+                    log(f"  {s.name}: {row['wrong_lengths']} values read back with the wrong length")
+            finally:
+                s.stop()
+    keys_ = ("evictions", "curr_items", "bytes", "read_back", "value_bytes_written",
+             "value_bytes_read", "wrong_lengths", "set_failures", "rss_mib")
+    summary = {k: ({key: med(v, key) for key in keys_} | {"rounds": len(v)} if v else None)
+               for k, v in runs.items()}
+    return {"name": name, "title": title, "kind": "fit", "mem": mem, "value_size": spec,
+            "keys": keys, "server_cmd": cmds,
+            "pre_cmds": [" ".join(gen_cmd("PORT", write_args))],
+            "gen_cmd": " ".join(gen_cmd("PORT", read_args)),
+            "runs": runs, "summary": summary}
+
+
+# ETC values average 329 B; with a 20-byte key and the item overhead, -m 256
+# holds 570,000 (memcached) to 720,000 of them.
+OVERFULL_KEYS = 2_400_000
+
+
+def overfull_workload(args):
+    """ETC sizes, Zipf reads with a set on each miss, about 3x the keys -m 256
+    holds: a warm-up, then measured windows (A B A B) on the same servers.
+
+    A memory workload: its windows count neither syscalls (perf slows the
+    server down) nor wait for a quiet machine; the hit ratio does not depend
+    on speed."""
+    keys, mem = args.overfull_keys, 256
+    name = "overfull_etc"
+    scale = ("about 3× what -m 256 holds" if keys == OVERFULL_KEYS
+             else f"reduced from {OVERFULL_KEYS:,}, about 3× what -m 256 holds")
+    title = (f"Zipf(0.99) over {keys:,} keys ({scale}), ETC value sizes, "
+             f"20-byte keys, -t {MIXED_THREADS} -m {mem}, gets only, a miss is followed by a set "
+             f"(cache-aside)")
+    log(f"{name}: {title}")
+    common = ["--ratio", "0:1", "--pattern", "zipf", "--zipf-exponent", "0.99",
+              "--keys", str(keys), "--key-size", str(MIXED_KEY_SIZE), "--value-size", "etc",
+              "--set-on-miss", "-c", "50", "-p", "16", "-d", "0"]
+    warm_args = common + ["--seed", "7", "-n", str(args.overfull_warmup)]
+    gen_args = common + ["--seed", "SEED", "-n", str(args.overfull_window)]
+    # At the end, every key read once, no sets: the values the server holds.
+    scan_args = ["--ratio", "0:1", "--pattern", "sequential", "--keys", str(keys),
+                 "-n", str(keys), "-d", "0", "--key-size", str(MIXED_KEY_SIZE),
+                 "--value-size", "etc", "-c", "50", "-p", "16"]
+    servers = make_servers(MIXED_THREADS, mem)
+    runs = {s.name: [] for s in servers}
+    held = {}
+    try:
+        for s in servers:
+            s.start()
+            res, err = run_gen(s.port, warm_args, 900)
+            log(f"  {s.name}: warm-up {args.overfull_warmup:,} requests: "
+                f"{'failed: ' + err if res is None else 'hit ratio %.4f' % res['hit_ratio']}")
+        for rnd in range(args.rounds):
+            for s in servers:
+                window_args = [str(100 + rnd) if a == "SEED" else a for a in gen_args]
+                r = measured_window(s, window_args, False, timeout=900, quiet_wait=False)
+                if "error" in r:
+                    log(f"  {s.name}: failed: {r['error']}")
+                    continue
+                st = stats(s.port)
+                r.update({"curr_items": int(st["curr_items"]), "bytes": int(st.get("bytes", 0)),
+                          "evictions": int(st.get("evictions", 0)), "rss_mib": rss_mib(s.pid)})
+                runs[s.name].append(r)
+                log(f"  round {rnd + 1} {s.name:10} hit ratio {r['hit_ratio']:.4f}  "
+                    f"{r['ops_per_sec']:>9.0f} ops/s  items {r['curr_items']}  "
+                    f"bytes {r['bytes'] / 1e6:.1f} MB")
+        for s in servers:
+            if not runs[s.name]:
+                continue
+            res, err = run_gen(s.port, scan_args, 600)
+            if res is None:
+                log(f"  {s.name}: read-back failed: {err}")
+                continue
+            held[s.name] = {"items": res["hits"], "value_bytes": res["value_bytes_read"],
+                            "wrong_lengths": res.get("wrong_lengths", 0)}
+            log(f"  {s.name:10} holds {res['hits']:,} of {keys:,} keys, "
+                f"{res['value_bytes_read'] / 1e6:.1f} MB of values")
+        cmds = {s.name: " ".join(s.command("PORT")) for s in servers}
+    finally:
+        for s in servers:
+            s.stop()
+    summary = {}
+    for k, v in runs.items():
+        if not v:
+            summary[k] = None
+            continue
+        last = v[-1]
+        summary[k] = {"hit_ratio": med(v, "hit_ratio"), "ops_per_sec": med(v, "ops_per_sec"),
+                      "p99_us": statistics.median(r["latency_us"]["p99"] for r in v),
+                      "cpu_us_per_op": med(v, "cpu_us_per_op"),
+                      "curr_items": last["curr_items"], "bytes": last["bytes"],
+                      "evictions": last["evictions"], "rss_mib": last["rss_mib"],
+                      "held_items": held.get(k, {}).get("items"),
+                      "held_value_bytes": held.get(k, {}).get("value_bytes"),
+                      "wrong_lengths": held.get(k, {}).get("wrong_lengths"),
+                      "rounds": len(v)}
+    return {"name": name, "title": title, "kind": "overfull", "keys": keys, "mem": mem,
+            "server_cmd": cmds, "warm_cmd": " ".join(gen_cmd("PORT", warm_args)),
+            "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
+            "post_cmds": [" ".join(gen_cmd("PORT", scan_args))],
+            "runs": runs, "summary": summary}
+
+
+SHIFT_FILL_KEYS = 1_000_000
+SHIFT_WORKING_SET = 3_000
+SHIFT_TARGET = 0.9
+
+
+def size_shift_workload(args):
+    """-m 64 filled past full with 100-byte values, then a working set of
+    3,000 values of 8 KiB read cache-aside until the hit ratio has stayed at
+    or above 0.9 for three seconds, or for --shift-seconds."""
+    mem = 64
+    name = "size_shift"
+    title = (f"-t {MIXED_THREADS} -m {mem} filled past full with {SHIFT_FILL_KEYS:,} 100-byte values, "
+             f"then {SHIFT_WORKING_SET:,} keys of 8 KiB (24 MB) read in turn, a miss followed by "
+             f"a set (cache-aside), for up to {args.shift_seconds:.0f} s")
+    log(f"{name}: {title}")
+    fill_args = ["--ratio", "1:0", "--pattern", "sequential", "--keys", str(SHIFT_FILL_KEYS),
+                 "-n", str(SHIFT_FILL_KEYS), "-d", "0", "--key-size", str(MIXED_KEY_SIZE),
+                 "--value-size", "100", "-c", "50", "-p", "16"]
+    shift_args = ["--ratio", "0:1", "--pattern", "sequential", "--keys", str(SHIFT_WORKING_SET),
+                  "--first-key", str(SHIFT_FILL_KEYS), "--key-size", str(MIXED_KEY_SIZE),
+                  "--value-size", "8192", "--set-on-miss", "-c", "50", "-p", "16",
+                  "-d", str(args.shift_seconds), "--timeline", "1",
+                  "--until-hit-ratio", str(SHIFT_TARGET)]
+    runs = {"memcached": [], "ferrocache": []}
+    cmds = {}
+    for rnd in range(args.shift_rounds):
+        for s in make_servers(MIXED_THREADS, mem):
+            try:
+                s.start()
+                cmds[s.name] = " ".join(s.command("PORT"))
+                fill, err = run_gen(s.port, fill_args, 300)
+                if fill is None:
+                    log(f"  {s.name}: fill failed: {err}")
+                    continue
+                filled = stats(s.port)
+                res, err = run_gen(s.port, shift_args, args.shift_seconds + 60)
+                if res is None:
+                    log(f"  {s.name}: failed: {err}")
+                    continue
+                st = stats(s.port)
+                timeline = res["timeline"]
+                reached = next((i["end_s"] for i in timeline if i["hit_ratio"] >= SHIFT_TARGET
+                                and i["hits"] + i["misses"] > 0), None)
+                row = {
+                    "fill_evictions": int(filled.get("evictions", 0)),
+                    "fill_items": int(filled["curr_items"]),
+                    "seconds": res["seconds"],
+                    "time_to_target_s": reached,
+                    "hit_ratio_per_second": [round(i["hit_ratio"], 4) for i in timeline],
+                    "final_hit_ratio": timeline[-1]["hit_ratio"] if timeline else None,
+                    "hit_ratio": res["hit_ratio"],
+                    "wrong_lengths": res.get("wrong_lengths", 0),
+                    "slabs_moved": int(st.get("slabs_moved", 0)),
+                    "evictions": int(st.get("evictions", 0)),
+                    "rss_mib": rss_mib(s.pid),
+                }
+                runs[s.name].append(row)
+                curve = " ".join(f"{h:.2f}" for h in row["hit_ratio_per_second"][:12])
+                log(f"  round {rnd + 1} {s.name:10} fill: {row['fill_items']:,} items, "
+                    f"{row['fill_evictions']:,} evictions; reached {SHIFT_TARGET}: "
+                    f"{'never' if reached is None else '%.0f s' % reached} "
+                    f"(per second: {curve}{' ...' if len(timeline) > 12 else ''})")
+            finally:
+                s.stop()
+    summary = {}
+    for k, v in runs.items():
+        if not v:
+            summary[k] = None
+            continue
+        times = [r["time_to_target_s"] for r in v]
+        summary[k] = {
+            # A round that never reached the target counts as infinitely slow.
+            "time_to_target_s": (None if any(t is None for t in times)
+                                 else statistics.median(times)),
+            "reached_rounds": sum(t is not None for t in times),
+            "hit_ratio_per_second": v[0]["hit_ratio_per_second"],
+            "final_hit_ratio": med(v, "final_hit_ratio"),
+            "fill_evictions": med(v, "fill_evictions"),
+            "slabs_moved": med(v, "slabs_moved"),
+            "seconds": med(v, "seconds"),
+            "rss_mib": med(v, "rss_mib"),
+            "rounds": len(v),
+        }
+    return {"name": name, "title": title, "kind": "size_shift", "mem": mem,
+            "limit_s": args.shift_seconds, "server_cmd": cmds,
+            "pre_cmds": [" ".join(gen_cmd("PORT", fill_args))],
+            "gen_cmd": " ".join(gen_cmd("PORT", shift_args)),
             "runs": runs, "summary": summary}
 
 
@@ -585,6 +882,80 @@ def targets(results):
     st = results.get("store", {}).get("results", {}).get("store_mixed_1_10", {})
     sc = ratio(st.get(8), st.get(1))
     add(6, f"store, 8 threads vs 1 (mixed 1:10; {os.cpu_count()} cores here)", sc, "≥ 4×", True)
+    rows.extend(mixed_targets(results))
+    return rows
+
+
+def mixed_targets(results):
+    """Rows of issue #13's acceptance for the mixed-size workloads."""
+    rows = []
+    na = "not met (not measurable)"
+    ws = results["workloads"]
+    for w in (w for w in ws if w["kind"] == "fit"):
+        f, m = w["summary"].get("ferrocache"), w["summary"].get("memcached")
+        what = f"holds what fits, {w['name']} (-m {w['mem']}): evictions, curr_items"
+        goal = "evictions ≤ memcached's, curr_items ≥"
+        if not f or not m:
+            rows.append(("13.1", what, "n/a", goal, na))
+            continue
+        short = []
+        if f["evictions"] > m["evictions"]:
+            short.append(f"{f['evictions'] - m['evictions']:,.0f} more evictions")
+        if f["curr_items"] < m["curr_items"]:
+            short.append(f"{m['curr_items'] - f['curr_items']:,.0f} fewer items")
+        rows.append(("13.1", what,
+                     f"evictions {f['evictions']:,.0f} vs {m['evictions']:,.0f}; "
+                     f"items {f['curr_items']:,.0f} vs {m['curr_items']:,.0f}",
+                     goal, "not met: " + ", ".join(short) if short else "met"))
+    ow = next((w for w in ws if w["kind"] == "overfull"), None)
+    if ow:
+        f, m = ow["summary"].get("ferrocache") or {}, ow["summary"].get("memcached") or {}
+        what = "over-full, ETC sizes: hit ratio, ferrocache − memcached (pp)"
+        if f.get("hit_ratio") is None or m.get("hit_ratio") is None:
+            rows.append(("13.2", what, "n/a", "≥ 0", na))
+        else:
+            d = (f["hit_ratio"] - m["hit_ratio"]) * 100
+            rows.append(("13.2", what, f"{d:+.2f} pp ({f['hit_ratio']:.4f} vs {m['hit_ratio']:.4f})",
+                         "≥ 0", "met" if d >= 0 else f"not met: {d:+.2f} pp"))
+        what = "over-full, ETC sizes: bytes of values held, ratio"
+        r = ratio(f.get("held_value_bytes"), m.get("held_value_bytes"))
+        if r is None:
+            rows.append(("13.2", what, "n/a", "≥ 1.1×", na))
+        else:
+            rows.append(("13.2", what,
+                         f"{r:.2f}× ({f['held_value_bytes'] / 1e6:,.1f} vs "
+                         f"{m['held_value_bytes'] / 1e6:,.1f} MB)",
+                         "≥ 1.1×", "met" if r >= 1.1 else f"not met: {r / 1.1:.2f} of the goal"))
+    sw = next((w for w in ws if w["kind"] == "size_shift"), None)
+    if sw:
+        f, m = sw["summary"].get("ferrocache") or {}, sw["summary"].get("memcached") or {}
+        limit = sw["limit_s"]
+
+        def when(x):
+            if not x:
+                return "n/a"
+            t = x.get("time_to_target_s")
+            return f"{t:.0f} s" if t is not None else f"never in {limit:.0f} s"
+        what = f"size shift (-m 64, 100 B → 8 KiB): time to hit ratio ≥ {SHIFT_TARGET}"
+        t = f.get("time_to_target_s")
+        rows.append(("13.3", what, f"{when(f)} (memcached: {when(m)})", f"≤ {limit:.0f} s",
+                     na if not f else ("met" if t is not None and t <= limit
+                                       else f"not met: never in {limit:.0f} s")))
+    worst = None
+    for w in ws:
+        if w["kind"] not in ("fit", "overfull", "size_shift"):
+            continue
+        rss = (w["summary"].get("ferrocache") or {}).get("rss_mib")
+        if rss is None:
+            continue
+        cap = 1.05 * w["mem"] + 16
+        if worst is None or rss / cap > worst[0]:
+            worst = (rss / cap, rss, cap, w["name"])
+    if worst:
+        _, rss, cap, name = worst
+        rows.append(("13.4", "mixed sizes: ferrocache RSS ≤ 1.05 × -m + 16 MiB, worst workload",
+                     f"{rss:.1f} MiB, {name} (limit {cap:.1f})", "≤ 1×",
+                     "met" if rss <= cap else f"not met: {rss / cap:.2f}× the limit"))
     return rows
 
 
@@ -596,7 +967,12 @@ def chart(results, path):
     tw = [w for w in results["workloads"] if w["kind"] in ("throughput", "hit_ratio")]
     names = [w["name"] for w in tw]
     colors = {"memcached": "#7f7f7f", "ferrocache": "#d9541e"}
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    mixed = [w for w in results["workloads"] if w["kind"] in ("fit", "overfull", "size_shift")]
+    if mixed:
+        fig, grid = plt.subplots(2, 3, figsize=(15, 9))
+        axes = grid[0]
+    else:
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     width = 0.38
     for ax, key, label in ((axes[0], "ops_per_sec", "throughput (ops/s)"),
                            (axes[1], "p99_us", "p99 latency (µs)")):
@@ -622,10 +998,155 @@ def chart(results, path):
     ax.set_xticks(range(len(mw)), [w["name"] for w in mw])
     ax.set_title("items per MiB of -m (higher is better)")
     ax.legend()
+    if mixed:
+        mixed_chart(results, grid[1], colors, width)
     fig.suptitle(f"ferrocache vs memcached, medians of {results['rounds']} rounds "
                  f"({results['machine']['cpu']}, {results['machine']['cores']} cores)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def mixed_chart(results, axes, colors, width):
+    """The second row of the chart: issue #13's mixed-size workloads."""
+    servers = ("memcached", "ferrocache")
+    fw = [w for w in results["workloads"] if w["kind"] == "fit"]
+    ax = axes[0]
+    for i, srv in enumerate(servers):
+        rows = [w["summary"].get(srv) or {} for w in fw]
+        vals = [100 * (r.get("curr_items") or 0) / w["keys"] for r, w in zip(rows, fw)]
+        xs = [j + (i - 0.5) * width for j in range(len(fw))]
+        bars = ax.bar(xs, vals, width, label=srv, color=colors[srv])
+        for b, v, r in zip(bars, vals, rows):
+            ev = r.get("evictions")
+            ax.annotate(f"{v:.0f}%\n{'n/a' if ev is None else f'{ev:,.0f} ev'}",
+                        (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(fw)), [w["name"].removeprefix("fit_") for w in fw], rotation=15)
+    ax.set_ylim(0, 135)
+    ax.set_title("holds what fits: items kept, % of keys written")
+    ax.legend(loc="upper left", ncol=2, fontsize=7)
+    ax = axes[1]
+    ow = next((w for w in results["workloads"] if w["kind"] == "overfull"), None)
+    if ow:
+        rows = [ow["summary"].get(srv) or {} for srv in servers]
+        vals = [(r.get("held_value_bytes") or 0) / 1e6 for r in rows]
+        bars = ax.bar(range(2), vals, 0.6, color=[colors[s] for s in servers])
+        for b, v, r in zip(bars, vals, rows):
+            hr = r.get("hit_ratio")
+            ax.annotate(f"{v:,.1f} MB\nhit ratio {'n/a' if hr is None else f'{hr:.4f}'}",
+                        (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(2), servers)
+        ax.set_ylim(0, max(vals + [1]) * 1.25)
+        ax.set_title(f"over-full, ETC sizes, Zipf cache-aside:\nMB of values held at -m {ow['mem']}")
+    else:
+        ax.axis("off")
+    ax = axes[2]
+    sw = next((w for w in results["workloads"] if w["kind"] == "size_shift"), None)
+    if sw:
+        for srv in servers:
+            curve = (sw["summary"].get(srv) or {}).get("hit_ratio_per_second") or []
+            ax.plot(range(1, len(curve) + 1), curve, marker=".", label=srv, color=colors[srv])
+        ax.axhline(SHIFT_TARGET, color="black", linestyle=":", linewidth=0.8)
+        ax.set_xlim(0, sw["limit_s"])
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("seconds after the shift")
+        ax.set_title("size shift at -m 64, 100 B → 8 KiB:\nhit ratio per second")
+        ax.legend()
+    else:
+        ax.axis("off")
+
+
+def mixed_page(results):
+    """The page section of issue #13's mixed-size workloads (empty without them)."""
+    ws = results["workloads"]
+    fw = [w for w in ws if w["kind"] == "fit"]
+    ow = next((w for w in ws if w["kind"] == "overfull"), None)
+    sw = next((w for w in ws if w["kind"] == "size_shift"), None)
+    if not (fw or ow or sw):
+        return []
+    L = ["## Mixed value sizes (issue #13)\n"]
+    L.append("`ferrocache-bench --value-size` draws each key's value length from a distribution: "
+             "`uniform:MIN-MAX`, `loguniform:MIN-MAX` (the logarithm of the length is uniform), "
+             "or `etc`, the value sizes of Facebook's ETC pool (Atikoglu et al., SIGMETRICS "
+             "2012: generalized Pareto, location 0, scale 214.476, shape 0.348238, mean 329 B; "
+             "capped at 500 KiB). The length is a function of the key id (a hash of it, not the "
+             "run's random stream), so every set of a key writes the same length and every hit "
+             "is checked against it. These workloads run both servers with "
+             f"`-t {MIXED_THREADS}` (as issue #13 did), pinned to core {SERVER_CPU} like the "
+             "others, 20-byte keys, 50 connections, pipeline 16. Key counts for a given amount "
+             "of data come from the distribution's mean; \"values written\" is what the "
+             "generator actually sent.\n")
+    if fw:
+        L.append("### Holds what fits\n")
+        L.append(f"A fresh server of each per round (medians of {results['rounds']}): every key "
+                 "written once in order, then every key read once. "
+                 "`evictions`, `curr_items` and `bytes` are the server's `stats` after the reads "
+                 "(`bytes` counts each server's own item overhead, so it compares loosely); "
+                 "\"read back\" is the hits of the read pass. The goal: ferrocache evicts no more "
+                 "than memcached (none where memcached evicts none) and keeps at least as many "
+                 "items.\n")
+        L.append("| workload | -m | `--value-size` | keys | MB of values written | server | evictions | "
+                 "curr_items | read back | `bytes` MB | RSS MiB |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for w in fw:
+            for srv in ("memcached", "ferrocache"):
+                s = w["summary"].get(srv)
+                head = f"| {w['name']} | {w['mem']} | `{w['value_size']}` | {w['keys']:,} |"
+                if not s:
+                    L.append(f"{head} | {srv} | n/a | | | | |")
+                    continue
+                L.append(f"{head} {s['value_bytes_written'] / 1e6:,.1f} | {srv} | "
+                         f"{s['evictions']:,.0f} | {s['curr_items']:,.0f} | {s['read_back']:,.0f} | "
+                         f"{s['bytes'] / 1e6:,.1f} | {s['rss_mib']:.1f} |")
+        L.append("")
+    if ow:
+        L.append("### Over-full\n")
+        L.append(ow["title"] + ". "
+                 f"Each server is warmed with {results.get('overfull_warmup', 0):,} requests, then "
+                 f"measured in windows of {results.get('overfull_window', 0):,} requests (A B A B, "
+                 "fresh key sequences per window); the hit ratio is the median of the windows. At "
+                 "the end every key is read once without sets: the items and bytes of values the "
+                 "server holds.\n")
+        L.append("| server | hit ratio | ops/s | curr_items | `bytes` MB | evictions | "
+                 "keys held (read back) | MB of values held | RSS MiB |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for srv in ("memcached", "ferrocache"):
+            s = ow["summary"].get(srv)
+            if not s:
+                L.append(f"| {srv} | n/a | | | | | | | |")
+                continue
+            L.append(f"| {srv} | {s['hit_ratio']:.4f} | {s['ops_per_sec']:,.0f} | "
+                     f"{s['curr_items']:,.0f} | {s['bytes'] / 1e6:,.1f} | {s['evictions']:,.0f} | "
+                     f"{fmt(s.get('held_items'), ',.0f')} | "
+                     f"{fmt(None if s.get('held_value_bytes') is None else s['held_value_bytes'] / 1e6, ',.1f')} | "
+                     f"{s['rss_mib']:.1f} |")
+        L.append("")
+    if sw:
+        L.append("### Size shift\n")
+        L.append(sw["title"] + f". A fresh server of each per round ({results.get('shift_rounds', 1)} "
+                 f"round(s); the figures are the first round's); the run ends early once three "
+                 f"seconds in a row reach a hit ratio of {SHIFT_TARGET}. \"time to {SHIFT_TARGET}\" "
+                 f"is the end of the first second whose hit ratio is at least {SHIFT_TARGET}. "
+                 "`slabs_moved` is the `stats` count of memory pages each server moved between "
+                 "size classes.\n")
+        L.append(f"| server | items after the fill | evictions in the fill | time to {SHIFT_TARGET} | "
+                 "hit ratio in second 1 | second 10 | second 30 | last second | slabs_moved |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for srv in ("memcached", "ferrocache"):
+            s = sw["summary"].get(srv)
+            if not s:
+                L.append(f"| {srv} | n/a | | | | | | | |")
+                continue
+            r0 = sw["runs"][srv][0]
+            t = r0["time_to_target_s"]
+            curve = r0["hit_ratio_per_second"]
+            at = [fmt(curve[i - 1] if len(curve) >= i else None, ".2f", "(ended)")
+                  for i in (1, 10, 30)]
+            L.append(f"| {srv} | {r0['fill_items']:,} | {r0['fill_evictions']:,} | "
+                     f"{'never in %.0f s' % sw['limit_s'] if t is None else '%.0f s' % t} | "
+                     f"{' | '.join(at)} | {fmt(r0['final_hit_ratio'], '.2f')} "
+                     f"({len(curve)} s) | {r0['slabs_moved']:,} |")
+        L.append("")
+    return L
 
 
 def page(results):
@@ -653,7 +1174,8 @@ def page(results):
              "(this machine is shared with other builds); a window with a lot of it is less "
              "trustworthy.\n")
 
-    L.append("## Targets (issue #6)\n")
+    mixed = any(w["kind"] in ("fit", "overfull", "size_shift") for w in results["workloads"])
+    L.append("## Targets (issues #6 and #13)\n" if mixed else "## Targets (issue #6)\n")
     L.append("| # | target | measured | goal | verdict |")
     L.append("|---|---|---|---|---|")
     for num, what, val, goal, verdict in targets(results):
@@ -746,6 +1268,8 @@ def page(results):
                 L.append(f"| {srv} | {s['hit_ratio']:.4f} | {s['curr_items']:,.0f} | {s['rss_mib']:.1f} |")
         L.append("")
 
+    L.extend(mixed_page(results))
+
     st = results.get("store", {})
     L.append("## Store micro-benchmark (no IO)\n")
     L.append(f"`{st.get('cmd', '')}`: aggregate operations per second of all threads, 32-byte keys, "
@@ -770,7 +1294,9 @@ def page(results):
             L.append(c)
         if "warm_cmd" in w:
             L.append(w["warm_cmd"])
+        L.extend(w.get("pre_cmds", []))
         L.append(w["gen_cmd"])
+        L.extend(w.get("post_cmds", []))
         L.append("")
     L.append(" ".join(sys.argv[:1] + results["argv"]))
     L.append("```\n")
@@ -812,7 +1338,18 @@ def main():
     p.add_argument("--zipf-keys", type=int, default=10_000_000)
     p.add_argument("--zipf-warmup", type=int, default=8_000_000, help="requests")
     p.add_argument("--zipf-window", type=int, default=1_500_000, help="requests per window")
-    p.add_argument("--only", default="", help="comma-separated workload names (for trying out)")
+    p.add_argument("--overfull-keys", type=int, default=OVERFULL_KEYS,
+                   help="key space of overfull_etc (about 3x what -m 256 holds)")
+    p.add_argument("--overfull-warmup", type=int, default=4_000_000, help="requests")
+    p.add_argument("--overfull-window", type=int, default=1_500_000,
+                   help="requests per measured window of overfull_etc")
+    p.add_argument("--shift-seconds", type=float, default=60.0,
+                   help="size_shift: how long the 8 KiB working set may take to reach 0.9")
+    p.add_argument("--shift-rounds", type=int, default=1,
+                   help="size_shift rounds (memcached takes the full --shift-seconds each)")
+    p.add_argument("--only", default="",
+                   help="comma-separated workload names (for trying out); `fit` runs the five "
+                        "fit_* workloads, `mixed` every mixed-size workload (issue #13)")
     p.add_argument("--skip-store", action="store_true", help="skip the criterion store benchmark")
     p.add_argument("--out", default=str(REPO / "docs"))
     p.add_argument("--quiet-wait", type=float, default=20.0,
@@ -836,6 +1373,8 @@ def main():
     results = {
         "machine": machine(), "rounds": a.rounds, "threads": a.threads,
         "zipf_keys": a.zipf_keys, "zipf_warmup": a.zipf_warmup, "zipf_window": a.zipf_window,
+        "overfull_warmup": a.overfull_warmup, "overfull_window": a.overfull_window,
+        "shift_rounds": a.shift_rounds,
         "argv": sys.argv[1:],
         "syscall_method": ("`perf stat -e raw_syscalls:sys_enter -p PID` (kernel tracepoint)"
                            if use_perf else "`/proc/PID/io` syscr+syscw (misses sendmsg/recvmsg)"),
@@ -865,6 +1404,14 @@ def main():
             results["workloads"].append(memory_workload(vs, a))
     if not only or "hit_ratio" in only:
         results["workloads"].append(hit_ratio_workload(a, use_perf))
+    mixed = not only or "mixed" in only
+    for name, mem, spec, keys, what in fit_plan():
+        if mixed or name in only or "fit" in only:
+            results["workloads"].append(fit_workload(name, mem, spec, keys, what, a))
+    if mixed or "overfull_etc" in only:
+        results["workloads"].append(overfull_workload(a))
+    if mixed or "size_shift" in only:
+        results["workloads"].append(size_shift_workload(a))
     if not a.skip_store and (not only or "store" in only):
         results["store"] = store_microbench(a)
     results["elapsed_min"] = (time.monotonic() - start) / 60

@@ -80,7 +80,7 @@ fn run(
                             hits += cache
                                 .get(k, |v| {
                                     out.clear();
-                                    out.extend_from_slice(v.value.as_slice());
+                                    v.value.bytes().extend_into(&mut out);
                                     out.len()
                                 })
                                 .unwrap_or(0);

@@ -82,9 +82,16 @@ struct Args {
     /// Key length in bytes ("k" then the zero-padded key id).
     #[arg(long, default_value_t = 32)]
     key_size: usize,
-    /// Value length in bytes.
-    #[arg(long, default_value_t = 100)]
-    value_size: usize,
+    /// Key ids run from this id (ids first..first+keys), so two runs can use
+    /// disjoint key spaces.
+    #[arg(long, default_value_t = 0)]
+    first_key: u64,
+    /// Value length: a number of bytes, or a distribution over key ids:
+    /// `uniform:MIN-MAX`, `loguniform:MIN-MAX` (sizes take a `k` or `m`
+    /// suffix), `etc` (Facebook's ETC pool, capped at 500k) or `etc:MAX`.
+    /// A key's length depends only on its id, in every run.
+    #[arg(long, default_value = "100", value_parser = ValueSize::parse)]
+    value_size: ValueSize,
     /// Measured run length in seconds (0 = bounded by --requests only).
     #[arg(short, long, default_value_t = 10.0)]
     duration: f64,
@@ -103,6 +110,14 @@ struct Args {
     /// Poll `stats` and end the run as soon as the server reports evictions.
     #[arg(long)]
     stop_on_evictions: bool,
+    /// Record ops, hits and misses per interval of this many seconds of the
+    /// measured run (JSON `timeline`).
+    #[arg(long, value_name = "SECONDS")]
+    timeline: Option<f64>,
+    /// With --timeline: end the run once the hit ratio of three intervals in
+    /// a row is at least this.
+    #[arg(long, value_name = "RATIO", requires = "timeline")]
+    until_hit_ratio: Option<f64>,
     /// Seed of the key generators (same seed, same key sequence per connection).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -367,6 +382,155 @@ impl KeyGen {
     }
 }
 
+// ------------------------------------------------------------ value sizes
+
+/// The scale and shape of the generalized Pareto distribution (location 0)
+/// that fits the value sizes of Facebook's ETC pool (Atikoglu et al.,
+/// "Workload Analysis of a Large-Scale Key-Value Store", SIGMETRICS 2012).
+/// Its mean is scale / (1 - shape) ≈ 329 bytes.
+const ETC_SCALE: f64 = 214.476;
+const ETC_SHAPE: f64 = 0.348238;
+/// The default cap of `etc` sizes: the tail is unbounded, and an item must
+/// fit memcached's default `-I 1m` with its key and header.
+const ETC_DEFAULT_MAX: usize = 500 * 1024;
+/// No value longer than this (memcached's `-I` cannot exceed 1 GiB either).
+const VALUE_SIZE_LIMIT: usize = 1 << 30;
+
+/// How long each key's value is: one length, or a distribution.
+///
+/// The length is drawn from a hash of the key id, not from the run's random
+/// stream, so a key has the same length in every phase, connection and run:
+/// a GET can check the length of what it reads, and a cache-aside SET of a
+/// key writes what the first SET wrote.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ValueSize {
+    Fixed(usize),
+    /// Every length in min..=max equally likely.
+    Uniform {
+        min: usize,
+        max: usize,
+    },
+    /// The logarithm of the length is uniform: as many values in 10-100 B as
+    /// in 10-100 KiB.
+    LogUniform {
+        min: usize,
+        max: usize,
+    },
+    /// ETC's generalized Pareto, rounded, capped at `max`.
+    Etc {
+        max: usize,
+    },
+}
+
+impl ValueSize {
+    /// `N`, `uniform:MIN-MAX`, `loguniform:MIN-MAX`, `etc` or `etc:MAX`;
+    /// each size a number of bytes with an optional `k` (KiB) or `m` (MiB).
+    fn parse(s: &str) -> Result<ValueSize, String> {
+        let range = |r: &str| -> Result<(usize, usize), String> {
+            let (a, b) = r
+                .split_once('-')
+                .ok_or_else(|| format!("{r:?}: expected MIN-MAX"))?;
+            let (min, max) = (parse_bytes(a)?, parse_bytes(b)?);
+            if min > max {
+                return Err(format!("{r:?}: MIN is above MAX"));
+            }
+            Ok((min, max))
+        };
+        let v = match s.split_once(':') {
+            None if s == "etc" => ValueSize::Etc {
+                max: ETC_DEFAULT_MAX,
+            },
+            None => ValueSize::Fixed(parse_bytes(s)?),
+            Some(("uniform", r)) => {
+                let (min, max) = range(r)?;
+                ValueSize::Uniform { min, max }
+            }
+            Some(("loguniform", r)) => {
+                let (min, max) = range(r)?;
+                if min == 0 {
+                    return Err("loguniform: MIN must be at least 1".into());
+                }
+                ValueSize::LogUniform { min, max }
+            }
+            Some(("etc", m)) => ValueSize::Etc {
+                max: parse_bytes(m)?,
+            },
+            Some((kind, _)) => {
+                return Err(format!(
+                    "{kind:?}: not a value-size distribution (uniform, loguniform, etc)"
+                ))
+            }
+        };
+        if v.max() > VALUE_SIZE_LIMIT {
+            return Err(format!("{s}: values are limited to 1 GiB"));
+        }
+        Ok(v)
+    }
+
+    /// The longest value this can give.
+    fn max(&self) -> usize {
+        match *self {
+            ValueSize::Fixed(n) => n,
+            ValueSize::Uniform { max, .. }
+            | ValueSize::LogUniform { max, .. }
+            | ValueSize::Etc { max } => max,
+        }
+    }
+
+    /// The length of key `id`'s value.
+    fn of(&self, id: u64) -> usize {
+        let u = unit_hash(id);
+        match *self {
+            ValueSize::Fixed(n) => n,
+            ValueSize::Uniform { min, max } => {
+                min + ((u * (max - min + 1) as f64) as usize).min(max - min)
+            }
+            ValueSize::LogUniform { min, max } => {
+                let x = min as f64 * ((max + 1) as f64 / min as f64).powf(u);
+                (x as usize).clamp(min, max)
+            }
+            ValueSize::Etc { max } => {
+                // Inverse CDF of the generalized Pareto distribution.
+                let x = ETC_SCALE * ((1.0 - u).powf(-ETC_SHAPE) - 1.0) / ETC_SHAPE;
+                (x.round() as usize).min(max)
+            }
+        }
+    }
+
+    /// The spelling `parse` accepts, for the JSON output.
+    fn spec(&self) -> String {
+        match *self {
+            ValueSize::Fixed(n) => n.to_string(),
+            ValueSize::Uniform { min, max } => format!("uniform:{min}-{max}"),
+            ValueSize::LogUniform { min, max } => format!("loguniform:{min}-{max}"),
+            ValueSize::Etc { max } => format!("etc:{max}"),
+        }
+    }
+}
+
+/// Bytes, with an optional `k` (KiB) or `m` (MiB) suffix.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let (digits, unit) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1024),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{s:?}: not a size in bytes"))
+}
+
+/// A key id hashed (splitmix64's finalizer) to a number in [0, 1).
+fn unit_hash(id: u64) -> f64 {
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 // ------------------------------------------------------------ wire format
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,7 +542,8 @@ enum Op {
 /// What a reply said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {
-    Hit,
+    /// A value of this many bytes.
+    Hit(usize),
     Miss,
     Stored,
     /// Any other well-formed reply (NOT_STORED, SERVER_ERROR, a binary error
@@ -389,22 +554,23 @@ enum Reply {
 const BIN_GET: u8 = 0x00;
 const BIN_SET: u8 = 0x01;
 
-/// Builds request bytes for one protocol, key size and value.
+/// Builds request bytes for one protocol, key size and value size.
 struct Encoder {
     proto: Proto,
     key_size: usize,
+    sizes: ValueSize,
+    /// One value of the longest length; each SET sends a prefix of it, so
+    /// no request allocates.
     value: Vec<u8>,
-    /// `" 0 0 <len>\r\n"`: the constant tail of a text `set` line.
-    set_tail: Vec<u8>,
 }
 
 impl Encoder {
-    fn new(proto: Proto, key_size: usize, value_size: usize) -> Encoder {
+    fn new(proto: Proto, key_size: usize, sizes: ValueSize) -> Encoder {
         Encoder {
             proto,
             key_size,
-            value: (0..value_size).map(|i| b'a' + (i % 26) as u8).collect(),
-            set_tail: format!(" 0 0 {value_size}\r\n").into_bytes(),
+            sizes,
+            value: (0..sizes.max()).map(|i| b'a' + (i % 26) as u8).collect(),
         }
     }
 
@@ -422,7 +588,11 @@ impl Encoder {
         }
     }
 
-    fn encode(&self, op: Op, id: u64, out: &mut Vec<u8>) {
+    /// Append the request; returns the length of `id`'s value (sent by a
+    /// SET, expected from a GET hit).
+    fn encode(&self, op: Op, id: u64, out: &mut Vec<u8>) -> usize {
+        let len = self.sizes.of(id);
+        let value = &self.value[..len];
         match (self.proto, op) {
             (Proto::Text, Op::Get) => {
                 out.extend_from_slice(b"get ");
@@ -432,8 +602,10 @@ impl Encoder {
             (Proto::Text, Op::Set) => {
                 out.extend_from_slice(b"set ");
                 self.key(id, out);
-                out.extend_from_slice(&self.set_tail);
-                out.extend_from_slice(&self.value);
+                out.extend_from_slice(b" 0 0 ");
+                push_decimal(out, len);
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(value);
                 out.extend_from_slice(b"\r\n");
             }
             (Proto::Binary, Op::Get) => {
@@ -441,14 +613,31 @@ impl Encoder {
                 self.key(id, out);
             }
             (Proto::Binary, Op::Set) => {
-                let body = 8 + self.key_size + self.value.len();
+                let body = 8 + self.key_size + len;
                 binary_header(out, BIN_SET, self.key_size, 8, body);
                 out.extend_from_slice(&[0; 8]); // flags, exptime
                 self.key(id, out);
-                out.extend_from_slice(&self.value);
+                out.extend_from_slice(value);
             }
         }
+        len
     }
+}
+
+/// `n` in decimal, without allocating.
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// The 24-byte binary request header: magic, opcode, key length, extras
@@ -502,7 +691,7 @@ fn parse_text_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, Garbage> {
         if &buf[after + len..end] != b"\r\nEND\r\n" {
             return Err(Garbage);
         }
-        return Ok(Some((Reply::Hit, end)));
+        return Ok(Some((Reply::Hit(len), end)));
     }
     let reply = match line {
         b"END" => Reply::Miss,
@@ -519,6 +708,8 @@ fn parse_binary_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, Garbage> {
     if buf[0] != 0x81 {
         return Err(Garbage);
     }
+    let key_len = u16::from_be_bytes([buf[2], buf[3]]) as usize;
+    let extras = buf[4] as usize;
     let status = u16::from_be_bytes([buf[6], buf[7]]);
     let body = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]) as usize;
     let end = 24 + body;
@@ -526,7 +717,7 @@ fn parse_binary_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, Garbage> {
         return Ok(None);
     }
     let reply = match (buf[1], status) {
-        (BIN_GET, 0) => Reply::Hit,
+        (BIN_GET, 0) => Reply::Hit(body.checked_sub(extras + key_len).ok_or(Garbage)?),
         (BIN_GET, 1) => Reply::Miss,
         (BIN_SET, 0) => Reply::Stored,
         _ => Reply::Other,
@@ -551,6 +742,12 @@ struct Shared {
     hits: AtomicU64,
     misses: AtomicU64,
     other: AtomicU64,
+    /// Value bytes of the SETs answered STORED.
+    value_bytes_written: AtomicU64,
+    /// Value bytes of the GET hits.
+    value_bytes_read: AtomicU64,
+    /// GET hits whose length is not the one the key's SETs write.
+    wrong_lengths: AtomicU64,
     latency_ns_sum: AtomicU64,
     /// A connection failed (closed by the server, garbage, IO error).
     failed: AtomicBool,
@@ -568,6 +765,9 @@ impl Shared {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             other: AtomicU64::new(0),
+            value_bytes_written: AtomicU64::new(0),
+            value_bytes_read: AtomicU64::new(0),
+            wrong_lengths: AtomicU64::new(0),
             latency_ns_sum: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -604,6 +804,8 @@ struct Workload {
     sets: u64,
     gets: u64,
     keys: KeyGen,
+    /// Added to every id `keys` gives.
+    first_key: u64,
     pipeline: usize,
     set_on_miss: bool,
 }
@@ -615,8 +817,9 @@ struct Conn {
     rend: usize,
     wbuf: Vec<u8>,
     wpos: usize,
-    /// Requests written and not yet answered, oldest first.
-    inflight: VecDeque<(Op, u64, Instant)>,
+    /// Requests written and not yet answered, oldest first, with the
+    /// length of the key's value.
+    inflight: VecDeque<(Op, u64, usize, Instant)>,
     /// Sets owed to the cache-aside policy.
     owed: VecDeque<u64>,
     rng: Rng,
@@ -633,6 +836,9 @@ struct Tally {
     hits: u64,
     misses: u64,
     other: u64,
+    value_bytes_written: u64,
+    value_bytes_read: u64,
+    wrong_lengths: u64,
     latency_ns: u64,
 }
 
@@ -647,6 +853,12 @@ impl Tally {
         s.hits.fetch_add(self.hits, Ordering::Relaxed);
         s.misses.fetch_add(self.misses, Ordering::Relaxed);
         s.other.fetch_add(self.other, Ordering::Relaxed);
+        s.value_bytes_written
+            .fetch_add(self.value_bytes_written, Ordering::Relaxed);
+        s.value_bytes_read
+            .fetch_add(self.value_bytes_read, Ordering::Relaxed);
+        s.wrong_lengths
+            .fetch_add(self.wrong_lengths, Ordering::Relaxed);
         s.latency_ns_sum
             .fetch_add(self.latency_ns, Ordering::Relaxed);
         *self = Tally::default();
@@ -670,7 +882,7 @@ impl Conn {
             Op::Get
         };
         self.cycle += 1;
-        (op, w.keys.next(&mut self.rng))
+        (op, w.first_key + w.keys.next(&mut self.rng))
     }
 
     /// Top the pipeline up; returns whether anything was queued.
@@ -678,8 +890,8 @@ impl Conn {
         let mut queued = false;
         while self.inflight.len() < w.pipeline && shared.claim() {
             let (op, id) = self.next_op(w);
-            enc.encode(op, id, &mut self.wbuf);
-            self.inflight.push_back((op, id, now));
+            let len = enc.encode(op, id, &mut self.wbuf);
+            self.inflight.push_back((op, id, len, now));
             queued = true;
         }
         queued
@@ -738,12 +950,12 @@ impl Conn {
                 Err(Garbage) => return Err("unparseable reply".into()),
             };
             self.rstart += used;
-            let Some((op, id, sent)) = self.inflight.pop_front() else {
+            let Some((op, id, len, sent)) = self.inflight.pop_front() else {
                 return Err("a reply nobody asked for".into());
             };
             let expected = matches!(
                 (op, reply),
-                (Op::Get, Reply::Hit | Reply::Miss) | (Op::Set, Reply::Stored | Reply::Other)
+                (Op::Get, Reply::Hit(_) | Reply::Miss) | (Op::Set, Reply::Stored | Reply::Other)
             );
             if !expected {
                 return Err(format!("{op:?} answered with {reply:?}"));
@@ -757,10 +969,14 @@ impl Conn {
                 tally.ops += 1;
                 tally.latency_ns += ns;
                 match reply {
-                    Reply::Hit => tally.hits += 1,
+                    Reply::Hit(got) => {
+                        tally.hits += 1;
+                        tally.value_bytes_read += got as u64;
+                        tally.wrong_lengths += u64::from(got != len);
+                    }
                     Reply::Miss => tally.misses += 1,
                     Reply::Other => tally.other += 1,
-                    Reply::Stored => {}
+                    Reply::Stored => tally.value_bytes_written += len as u64,
                 }
                 match op {
                     Op::Get => tally.gets += 1,
@@ -971,6 +1187,57 @@ fn parse_ratio(s: &str) -> Option<(u64, u64)> {
     (a + b > 0).then_some((a, b))
 }
 
+/// Ops, hits and misses per interval of the measured run (`--timeline`).
+#[derive(Debug, Default)]
+struct Timeline {
+    rows: Vec<Interval>,
+    /// Cumulative (ops, hits, misses) at the end of the last interval.
+    last: (u64, u64, u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Interval {
+    /// Seconds from the start of the measured run to the interval's end.
+    end: f64,
+    ops: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl Interval {
+    fn hit_ratio(&self) -> f64 {
+        self.hits as f64 / (self.hits + self.misses).max(1) as f64
+    }
+}
+
+impl Timeline {
+    /// Close the interval that ends at `end` (seconds into the run).
+    fn record(&mut self, end: f64, s: &Shared) {
+        let now = (
+            s.ops.load(Ordering::Relaxed),
+            s.hits.load(Ordering::Relaxed),
+            s.misses.load(Ordering::Relaxed),
+        );
+        self.rows.push(Interval {
+            end,
+            ops: now.0 - self.last.0,
+            hits: now.1 - self.last.1,
+            misses: now.2 - self.last.2,
+        });
+        self.last = now;
+    }
+
+    /// How many of the latest intervals in a row had gets and a hit ratio
+    /// of at least `want`.
+    fn streak_at_least(&self, want: f64) -> usize {
+        self.rows
+            .iter()
+            .rev()
+            .take_while(|i| i.hits + i.misses > 0 && i.hit_ratio() >= want)
+            .count()
+    }
+}
+
 struct Results {
     elapsed: f64,
     ops: u64,
@@ -979,8 +1246,13 @@ struct Results {
     hits: u64,
     misses: u64,
     other: u64,
+    value_bytes_written: u64,
+    value_bytes_read: u64,
+    wrong_lengths: u64,
     hist: Histogram<u64>,
     stopped_on_evictions: bool,
+    timeline: Option<Vec<Interval>>,
+    stopped_on_hit_ratio: bool,
 }
 
 impl Results {
@@ -1002,15 +1274,45 @@ impl Results {
 
     fn json(&self, args: &Args) -> String {
         let p = |q| format!("{:.1}", self.pct_us(q));
+        // A fixed size stays a number, as before distributions existed.
+        let value_size = match args.value_size {
+            ValueSize::Fixed(n) => n.to_string(),
+            v => format!("\"{}\"", v.spec()),
+        };
+        let timeline = match &self.timeline {
+            None => String::new(),
+            Some(rows) => {
+                let rows: Vec<String> = rows
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{{\"end_s\":{:.3},\"ops\":{},\"hits\":{},\"misses\":{},\"hit_ratio\":{:.6}}}",
+                            i.end,
+                            i.ops,
+                            i.hits,
+                            i.misses,
+                            i.hit_ratio()
+                        )
+                    })
+                    .collect();
+                format!(
+                    ",\"stopped_on_hit_ratio\":{},\"timeline\":[{}]",
+                    self.stopped_on_hit_ratio,
+                    rows.join(",")
+                )
+            }
+        };
         format!(
             concat!(
                 "{{\"server\":\"{}\",\"protocol\":\"{}\",\"tls\":{},\"threads\":{},\"conns\":{},",
                 "\"pipeline\":{},\"ratio\":\"{}\",\"keys\":{},\"pattern\":\"{}\",",
-                "\"zipf_exponent\":{},\"key_size\":{},\"value_size\":{},",
+                "\"zipf_exponent\":{},\"key_size\":{},\"first_key\":{},\"value_size\":{},",
+                "\"value_size_max\":{},",
                 "\"set_on_miss\":{},\"seconds\":{:.3},\"ops\":{},\"ops_per_sec\":{:.1},",
                 "\"gets\":{},\"sets\":{},\"hits\":{},\"misses\":{},\"other_replies\":{},",
-                "\"hit_ratio\":{:.6},\"stopped_on_evictions\":{},",
-                "\"latency_us\":{{\"p50\":{},\"p99\":{},\"p99_9\":{},\"max\":{},\"mean\":{:.1}}}}}"
+                "\"hit_ratio\":{:.6},\"value_bytes_written\":{},\"value_bytes_read\":{},",
+                "\"wrong_lengths\":{},\"stopped_on_evictions\":{},",
+                "\"latency_us\":{{\"p50\":{},\"p99\":{},\"p99_9\":{},\"max\":{},\"mean\":{:.1}}}{}}}"
             ),
             args.server,
             cli_name(args.protocol),
@@ -1023,7 +1325,9 @@ impl Results {
             cli_name(args.pattern),
             args.zipf_exponent,
             args.key_size,
-            args.value_size,
+            args.first_key,
+            value_size,
+            args.value_size.max(),
             args.set_on_miss,
             self.elapsed,
             self.ops,
@@ -1034,12 +1338,16 @@ impl Results {
             self.misses,
             self.other,
             self.hit_ratio(),
+            self.value_bytes_written,
+            self.value_bytes_read,
+            self.wrong_lengths,
             self.stopped_on_evictions,
             p(0.5),
             p(0.99),
             p(0.999),
             self.hist.max() as f64 / 1000.0,
             self.hist.mean() / 1000.0,
+            timeline,
         )
     }
 }
@@ -1099,13 +1407,21 @@ fn run(args: &Args) -> Result<Results, String> {
     if args.keys == 0 || args.conns == 0 || args.pipeline == 0 {
         return Err("--keys, --conns and --pipeline must be positive".into());
     }
-    let digits = args.keys.saturating_sub(1).max(1).ilog10() as usize + 1;
+    let last_id = args
+        .first_key
+        .checked_add(args.keys - 1)
+        .ok_or("--first-key + --keys is too large")?;
+    let digits = last_id.max(1).ilog10() as usize + 1;
     if args.key_size < digits + 1 || args.key_size > 250 {
         return Err(format!(
-            "--key-size must be in {}..=250 for {} keys",
+            "--key-size must be in {}..=250 for key ids up to {last_id}",
             digits + 1,
-            args.keys
         ));
+    }
+    if let Some(t) = args.timeline {
+        if t.is_nan() || t < 0.1 {
+            return Err("--timeline must be at least 0.1 s".into());
+        }
     }
     if args.duration <= 0.0 && args.requests == 0 && !args.stop_on_evictions {
         return Err("give --duration, --requests or --stop-on-evictions".into());
@@ -1119,6 +1435,7 @@ fn run(args: &Args) -> Result<Results, String> {
             sets: 1,
             gets: 0,
             keys: KeyGen::Sequential(counter, args.keys),
+            first_key: args.first_key,
             pipeline: args.pipeline.max(32),
             set_on_miss: false,
         };
@@ -1144,6 +1461,7 @@ fn run(args: &Args) -> Result<Results, String> {
         sets,
         gets,
         keys,
+        first_key: args.first_key,
         pipeline: args.pipeline,
         set_on_miss: args.set_on_miss,
     };
@@ -1152,17 +1470,41 @@ fn run(args: &Args) -> Result<Results, String> {
     } else {
         args.requests
     };
-    let shared = Arc::new(Shared::new(budget));
+    // A warm-up is not bounded by --requests: the budget is set when the
+    // measured run starts. Without one, the run is measured from the first
+    // request (a reply before the control thread's switch would otherwise
+    // be left out, and a --requests run would wait for it forever).
+    let warmup = args.warmup > 0.0;
+    let shared = Arc::new(Shared::new(if warmup { u64::MAX } else { budget }));
+    if !warmup {
+        shared.phase.store(PHASE_MEASURE, Ordering::SeqCst);
+    }
     let mut measure_start = Instant::now();
     let mut stopped_on_evictions = false;
+    let mut timeline = Timeline::default();
+    let mut stopped_on_hit_ratio = false;
     let hist = run_phase(args, addr, &tls, &w, &enc, &shared, |s| {
-        if args.warmup > 0.0 {
+        if warmup {
             progress(s, args.quiet, "warmup", |t| t >= args.warmup);
+            s.budget.store(budget, Ordering::SeqCst);
         }
         measure_start = Instant::now();
         s.phase.store(PHASE_MEASURE, Ordering::SeqCst);
         let mut next_poll = 0.0;
+        let mut next_tick = args.timeline.unwrap_or(0.0);
         progress(s, args.quiet, "run", |t| {
+            if let Some(every) = args.timeline {
+                if t >= next_tick {
+                    next_tick += every;
+                    timeline.record(t, s);
+                    if let Some(want) = args.until_hit_ratio {
+                        if timeline.streak_at_least(want) >= 3 {
+                            stopped_on_hit_ratio = true;
+                            return true;
+                        }
+                    }
+                }
+            }
             if args.stop_on_evictions && t >= next_poll {
                 next_poll = t + 0.1;
                 if let Ok(st) = server_stats(addr, tls.as_deref()) {
@@ -1190,8 +1532,13 @@ fn run(args: &Args) -> Result<Results, String> {
         hits: ld(&shared.hits),
         misses: ld(&shared.misses),
         other: ld(&shared.other),
+        value_bytes_written: ld(&shared.value_bytes_written),
+        value_bytes_read: ld(&shared.value_bytes_read),
+        wrong_lengths: ld(&shared.wrong_lengths),
         hist,
         stopped_on_evictions,
+        timeline: args.timeline.map(|_| timeline.rows),
+        stopped_on_hit_ratio,
     })
 }
 
@@ -1213,6 +1560,16 @@ fn main() -> ExitCode {
         r.sets,
         r.hit_ratio(),
         r.other
+    );
+    println!(
+        "value bytes: {} written (STORED), {} read (hits){}",
+        r.value_bytes_written,
+        r.value_bytes_read,
+        if r.wrong_lengths > 0 {
+            format!("; {} hits had the wrong length", r.wrong_lengths)
+        } else {
+            String::new()
+        }
     );
     println!(
         "latency us: p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
@@ -1242,7 +1599,7 @@ mod tests {
 
     #[test]
     fn keys_are_fixed_width_and_distinct() {
-        let enc = Encoder::new(Proto::Text, 20, 4);
+        let enc = Encoder::new(Proto::Text, 20, ValueSize::Fixed(4));
         let (mut a, mut b) = (Vec::new(), Vec::new());
         enc.key(0, &mut a);
         enc.key(1234567, &mut b);
@@ -1252,7 +1609,7 @@ mod tests {
 
     #[test]
     fn text_requests() {
-        let enc = Encoder::new(Proto::Text, 4, 3);
+        let enc = Encoder::new(Proto::Text, 4, ValueSize::Fixed(3));
         let mut out = Vec::new();
         enc.encode(Op::Set, 7, &mut out);
         enc.encode(Op::Get, 7, &mut out);
@@ -1261,7 +1618,7 @@ mod tests {
 
     #[test]
     fn binary_requests() {
-        let enc = Encoder::new(Proto::Binary, 4, 2);
+        let enc = Encoder::new(Proto::Binary, 4, ValueSize::Fixed(2));
         let mut out = Vec::new();
         enc.encode(Op::Get, 7, &mut out);
         let mut want = vec![0x80, 0x00, 0, 4, 0, 0, 0, 0, 0, 0, 0, 4];
@@ -1282,7 +1639,7 @@ mod tests {
         let cases: &[(&[u8], Reply)] = &[
             (b"STORED\r\n", Reply::Stored),
             (b"END\r\n", Reply::Miss),
-            (b"VALUE k1 0 3\r\nabc\r\nEND\r\n", Reply::Hit),
+            (b"VALUE k1 0 3\r\nabc\r\nEND\r\n", Reply::Hit(3)),
             (b"NOT_STORED\r\n", Reply::Other),
             (b"SERVER_ERROR out of memory\r\n", Reply::Other),
         ];
@@ -1309,7 +1666,7 @@ mod tests {
         let mut stored = vec![0x81, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         stored.extend_from_slice(&[0; 12]);
         for (bytes, want) in [
-            (hit, Reply::Hit),
+            (hit, Reply::Hit(3)),
             (miss, Reply::Miss),
             (stored, Reply::Stored),
         ] {
@@ -1339,6 +1696,181 @@ mod tests {
         // H(10^7, 0.99) ≈ 17.1, so rank 1 takes about 5.8% of the draws.
         let p1 = counts[0] as f64 / n as f64;
         assert!((0.05..0.067).contains(&p1), "p1 {p1}");
+    }
+
+    #[test]
+    fn value_size_specs() {
+        let ok: &[(&str, ValueSize)] = &[
+            ("100", ValueSize::Fixed(100)),
+            ("0", ValueSize::Fixed(0)),
+            ("8k", ValueSize::Fixed(8192)),
+            (
+                "uniform:10-16384",
+                ValueSize::Uniform {
+                    min: 10,
+                    max: 16384,
+                },
+            ),
+            (
+                "loguniform:10-200k",
+                ValueSize::LogUniform {
+                    min: 10,
+                    max: 204_800,
+                },
+            ),
+            ("etc", ValueSize::Etc { max: 512_000 }),
+            ("etc:1m", ValueSize::Etc { max: 1 << 20 }),
+        ];
+        for (spec, want) in ok {
+            assert_eq!(ValueSize::parse(spec), Ok(*want), "{spec}");
+            assert_eq!(ValueSize::parse(&want.spec()), Ok(*want), "{spec}");
+        }
+        for bad in [
+            "",
+            "-1",
+            "10x",
+            "uniform:10",
+            "uniform:20-10",
+            "loguniform:0-100",
+            "pareto:1-2",
+            "etc:",
+            "2000m",
+        ] {
+            assert!(ValueSize::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Lengths of ids 0..n under `v`, checked against its bounds.
+    #[track_caller]
+    fn lengths(v: ValueSize, n: u64, min: usize, max: usize) -> Vec<usize> {
+        (0..n)
+            .map(|id| {
+                let len = v.of(id);
+                assert!((min..=max).contains(&len), "{v:?}: id {id} got {len}");
+                len
+            })
+            .collect()
+    }
+
+    #[test]
+    fn value_sizes_are_a_function_of_the_key_id() {
+        for spec in ["100", "uniform:10-1000", "loguniform:10-4k", "etc"] {
+            let v = ValueSize::parse(spec).unwrap();
+            let again = ValueSize::parse(spec).unwrap();
+            for id in (0..1_000_000).step_by(997) {
+                assert_eq!(v.of(id), again.of(id), "{spec} id {id}");
+            }
+        }
+        // Different ids get different lengths (not one length for all).
+        let v = ValueSize::parse("uniform:10-16384").unwrap();
+        let distinct: std::collections::HashSet<usize> = (0..1000).map(|id| v.of(id)).collect();
+        assert!(distinct.len() > 900, "{}", distinct.len());
+    }
+
+    #[test]
+    fn uniform_sizes_cover_the_range_evenly() {
+        let v = ValueSize::Uniform { min: 10, max: 1000 };
+        let l = lengths(v, 200_000, 10, 1000);
+        let mean = l.iter().sum::<usize>() as f64 / l.len() as f64;
+        assert!((495.0..515.0).contains(&mean), "mean {mean}");
+        assert!(l.contains(&10) && l.contains(&1000));
+        let small = ValueSize::Uniform { min: 7, max: 7 };
+        assert_eq!(lengths(small, 100, 7, 7), vec![7; 100]);
+    }
+
+    #[test]
+    fn loguniform_sizes_are_even_per_decade() {
+        let v = ValueSize::LogUniform {
+            min: 10,
+            max: 99_999,
+        };
+        let l = lengths(v, 400_000, 10, 99_999);
+        let mut decades = [0usize; 4];
+        for len in l {
+            decades[len.ilog10() as usize - 1] += 1;
+        }
+        for d in decades {
+            assert!((95_000..105_000).contains(&d), "{decades:?}");
+        }
+        // Mean of a log-uniform on [a, b]: (b - a) / ln(b / a).
+        let v = ValueSize::LogUniform {
+            min: 10,
+            max: 200 * 1024,
+        };
+        let l = lengths(v, 400_000, 10, 200 * 1024);
+        let mean = l.iter().sum::<usize>() as f64 / l.len() as f64;
+        let want = (204_800.0 - 10.0) / (204_800.0f64 / 10.0).ln();
+        assert!((mean / want - 1.0).abs() < 0.02, "mean {mean}, want {want}");
+    }
+
+    #[test]
+    fn etc_sizes_match_the_published_fit() {
+        let v = ValueSize::parse("etc").unwrap();
+        let mut l = lengths(v, 1_000_000, 0, 500 * 1024);
+        let mean = l.iter().sum::<usize>() as f64 / l.len() as f64;
+        // scale / (1 - shape) = 329.07 B.
+        assert!((320.0..340.0).contains(&mean), "mean {mean}");
+        l.sort_unstable();
+        // Median: scale * (2^shape - 1) / shape = 168 B.
+        let median = l[l.len() / 2];
+        assert!((163..=173).contains(&median), "median {median}");
+        // P(X > 1000) = (1 + shape * 1000 / scale)^(-1 / shape) = 5.8%.
+        let over = l.iter().filter(|&&x| x > 1000).count() as f64 / l.len() as f64;
+        assert!((0.053..0.063).contains(&over), "{over}");
+        // The cap holds for the far tail.
+        let capped = ValueSize::Etc { max: 2000 };
+        assert_eq!(lengths(capped, 100_000, 0, 2000).iter().max(), Some(&2000));
+    }
+
+    #[test]
+    fn requests_carry_each_keys_length() {
+        let sizes = ValueSize::parse("loguniform:1-300").unwrap();
+        let enc = Encoder::new(Proto::Text, 4, sizes);
+        for id in 0..200 {
+            let len = sizes.of(id);
+            let mut out = Vec::new();
+            assert_eq!(enc.encode(Op::Set, id, &mut out), len);
+            let head = format!("set k{id:03} 0 0 {len}\r\n");
+            assert_eq!(&out[..head.len()], head.as_bytes());
+            assert_eq!(out.len(), head.len() + len + 2);
+            out.clear();
+            assert_eq!(enc.encode(Op::Get, id, &mut out), len);
+        }
+        let enc = Encoder::new(Proto::Binary, 4, sizes);
+        let mut out = Vec::new();
+        let len = enc.encode(Op::Set, 5, &mut out);
+        let body = u32::from_be_bytes([out[8], out[9], out[10], out[11]]) as usize;
+        assert_eq!(body, 8 + 4 + len);
+        assert_eq!(out.len(), 24 + body);
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 99, 100, 123_456, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn timeline_streak_counts_the_latest_intervals() {
+        let mut t = Timeline::default();
+        let iv = |hits, misses| Interval {
+            end: 0.0,
+            ops: hits + misses,
+            hits,
+            misses,
+        };
+        t.rows = vec![iv(95, 5), iv(10, 90), iv(90, 10), iv(99, 1)];
+        assert_eq!(t.streak_at_least(0.9), 2);
+        assert_eq!(t.streak_at_least(0.1), 4);
+        t.rows.push(iv(0, 0));
+        assert_eq!(
+            t.streak_at_least(0.1),
+            0,
+            "an interval without gets ends a streak"
+        );
     }
 
     #[test]

@@ -426,7 +426,14 @@ pub struct Response {
 impl Response {
     /// Append the packet: header, then `extras`, `key` and `value`.
     pub fn write(&self, out: &mut Vec<u8>, extras: &[u8], key: &[u8], value: &[u8]) {
-        let body = extras.len() + key.len() + value.len();
+        self.write_head(out, extras, key, value.len());
+        out.extend_from_slice(value);
+    }
+
+    /// Append the header, extras and key of a packet whose value of
+    /// `value_len` bytes the caller appends next.
+    pub fn write_head(&self, out: &mut Vec<u8>, extras: &[u8], key: &[u8], value_len: usize) {
+        let body = extras.len() + key.len() + value_len;
         out.reserve(HEADER_LEN + body);
         out.push(RESPONSE_MAGIC);
         out.push(self.opcode);
@@ -439,7 +446,6 @@ impl Response {
         out.extend_from_slice(&self.cas.to_be_bytes());
         out.extend_from_slice(extras);
         out.extend_from_slice(key);
-        out.extend_from_slice(value);
     }
 
     /// Append an error packet whose body is the status's message.

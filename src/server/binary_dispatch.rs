@@ -335,7 +335,10 @@ fn get_packet(
         touch.map(i64::from),
         framing,
         out,
-        |out, flags, cas, value| header(cas).write(out, &flags.to_be_bytes(), packet_key, value),
+        |out, flags, cas, value| {
+            header(cas).write_head(out, &flags.to_be_bytes(), packet_key, value.len());
+            value.extend_into(out);
+        },
     )
 }
 

@@ -1,12 +1,10 @@
 //! The one join between protocols and the store: every request is matched
 //! here and turned into store calls and reply bytes.
 
-use std::sync::Arc;
-
 use super::Shared;
 use crate::protocol::text::{self, ErrorKind, Request, ShutdownMode, StoreCommand};
 use crate::stats::ThreadStats;
-use crate::store::{DeltaError, StoreError, StoreMode, StoreOutcome, Value};
+use crate::store::{Bytes, DeltaError, Pinned, StoreError, StoreMode, StoreOutcome, Value};
 
 mod meta;
 pub use self::meta::meta;
@@ -398,7 +396,7 @@ pub(super) fn store_failed(
 }
 
 /// What a lookup did under the stripe lock.
-enum Hit {
+enum Hit<'a> {
     /// The hit is in `out`.
     Written,
     /// `out` lacked room; reserve this much and look again (so the lock is
@@ -408,8 +406,7 @@ enum Hit {
     Shared {
         flags: u32,
         cas: u64,
-        buf: Arc<Vec<u8>>,
-        start: usize,
+        value: Pinned<'a>,
     },
 }
 
@@ -425,25 +422,24 @@ pub(super) fn write_hit(
     touch: Option<i64>,
     framing: usize,
     out: &mut Vec<u8>,
-    write: impl Fn(&mut Vec<u8>, u32, u64, &[u8]),
+    write: impl Fn(&mut Vec<u8>, u32, u64, Bytes),
 ) -> bool {
     loop {
-        let look = |item: &crate::store::ItemView| match &item.value {
-            Value::Shared { buf, start } => Hit::Shared {
+        let look = hit_fn(|item| match &item.value {
+            Value::Shared(v) => Hit::Shared {
                 flags: item.flags,
                 cas: item.cas,
-                buf: Arc::clone(buf),
-                start: *start,
+                value: v.pin(),
             },
             Value::Inline(v) => {
                 let need = framing + v.len();
                 if out.capacity() - out.len() < need {
                     return Hit::NeedRoom(need);
                 }
-                write(out, item.flags, item.cas, v);
+                write(out, item.flags, item.cas, *v);
                 Hit::Written
             }
-        };
+        });
         let hit = match touch {
             None => shared.cache.get(key, look),
             Some(exptime) => shared.cache.get_and_touch(key, exptime, look),
@@ -452,17 +448,17 @@ pub(super) fn write_hit(
             None => return false,
             Some(Hit::Written) => return true,
             Some(Hit::NeedRoom(n)) => out.reserve(n),
-            Some(Hit::Shared {
-                flags,
-                cas,
-                buf,
-                start,
-            }) => {
-                write(out, flags, cas, &buf[start..]);
+            Some(Hit::Shared { flags, cas, value }) => {
+                write(out, flags, cas, value.bytes());
                 return true;
             }
         }
     }
+}
+
+/// Names the lifetime that ties a lookup closure's result to the cache.
+fn hit_fn<'a, F: FnOnce(&crate::store::ItemView<'a>) -> Hit<'a>>(f: F) -> F {
+    f
 }
 
 /// Append `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` for a hit.
@@ -483,7 +479,7 @@ fn get_value(
     )
 }
 
-fn value_block(out: &mut Vec<u8>, key: &[u8], flags: u32, value: &[u8], cas: Option<u64>) {
+fn value_block(out: &mut Vec<u8>, key: &[u8], flags: u32, value: Bytes, cas: Option<u64>) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(key);
@@ -496,6 +492,6 @@ fn value_block(out: &mut Vec<u8>, key: &[u8], flags: u32, value: &[u8], cas: Opt
         out.extend_from_slice(n.format(cas).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(value);
+    value.extend_into(out);
     out.extend_from_slice(b"\r\n");
 }

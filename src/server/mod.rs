@@ -35,7 +35,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ProtocolMode};
 use crate::protocol::text;
 use crate::stats::Stats;
-use crate::store::{Cache, CacheConfig, SlabConfig, HDR, PAGE_SIZE};
+use crate::store::{Cache, CacheConfig, SlabConfig, HDR};
 use crate::systemd::Inherited;
 use conn::{Conn, ConnInfo, Stream};
 pub use conn::{Exchange, Progress};
@@ -410,11 +410,7 @@ fn cache_config(c: &Config) -> CacheConfig {
         slab: SlabConfig {
             min_data: c.slab_min_size,
             growth_factor: c.slab_growth_factor,
-            chunk_max: c
-                .extended
-                .slab_chunk_max
-                .unwrap_or(PAGE_SIZE / 4)
-                .min(PAGE_SIZE / 4),
+            chunk_max: c.slab_chunk_max(),
         },
     }
 }

@@ -8,10 +8,10 @@
 //! hands out one win token ([`WON`]) until it is replaced or invalidated
 //! again; a stale item ([`STALE`]) gives the token to the first reader.
 
-use super::stripe::NewItem;
+use super::stripe::PIN_ABOVE;
 use super::{
-    unlock, Cache, ClassId, DeltaError, ItemView, PutExtra, StoreError, StoreMode, StoreOutcome,
-    Stripe, BINARY_KEY, FETCHED, HDR, STALE, WON,
+    Cache, ClassId, DeltaError, ItemView, PutExtra, StoreError, StoreMode, StoreOutcome,
+    BINARY_KEY, FETCHED, HDR, STALE, WON,
 };
 
 /// How often an operation retries after losing a race with a writer.
@@ -180,11 +180,11 @@ impl Cache {
 
     /// A read with meta options: `f` sees the item (after this read's
     /// changes) and what the read saw before it changed anything.
-    pub fn read_with<R>(
-        &self,
+    pub fn read_with<'a, R>(
+        &'a self,
         key: &[u8],
         opts: &ReadOptions,
-        f: impl FnOnce(&ItemView, &ReadState) -> R,
+        f: impl FnOnce(&ItemView<'a>, &ReadState) -> R,
     ) -> Option<R> {
         let mut f = Some(f);
         let mut created = false;
@@ -210,8 +210,8 @@ impl Cache {
         None
     }
 
-    fn read_locked<R, F: FnOnce(&ItemView, &ReadState) -> R>(
-        &self,
+    fn read_locked<'a, R, F: FnOnce(&ItemView<'a>, &ReadState) -> R>(
+        &'a self,
         key: &[u8],
         opts: &ReadOptions,
         created: bool,
@@ -222,7 +222,7 @@ impl Cache {
         let mut s = self.lock(i);
         let h = s.lookup(&ctx, hash, key)?;
         let (bits, exp_before, time) = {
-            let v = s.view(h);
+            let v = s.view(&self.log, h);
             (v.bits, v.exp, v.time)
         };
         let mut state = ReadState {
@@ -247,20 +247,20 @@ impl Cache {
             }
         }
         if let Some(t) = touch {
-            s.set_exp(h, t);
+            s.set_exp(&self.log, h, t);
         }
         if state.stale && bits & WON == 0 {
             state.won = true;
         }
         if state.won {
-            s.set_bits(h, WON, 0);
+            s.set_bits(&self.log, h, WON, 0);
         }
         if !opts.no_bump {
-            s.mark_used(h, ctx.now, true);
+            s.mark_used(&self.log, h, ctx.now, true);
         }
         let f = f.take().expect("called once");
-        let r = f(&s.view(h), &state);
-        unlock(s);
+        let r = f(&s.view(&self.log, h), &state);
+        drop(s);
         Some(r)
     }
 
@@ -271,15 +271,15 @@ impl Cache {
             let ctx = self.ctx();
             let mut s = self.lock(i);
             let Some(h) = s.lookup(&ctx, hash, key) else {
-                unlock(s);
+                drop(s);
                 return DeleteOutcome::NotFound;
             };
             let (cas, flags, exp, bits) = {
-                let v = s.view(h);
+                let v = s.view(&self.log, h);
                 (v.cas, v.flags, v.exp, v.bits)
             };
             if opts.compare_cas.is_some_and(|c| c != cas) {
-                unlock(s);
+                drop(s);
                 return DeleteOutcome::Exists;
             }
             let exp = match (opts.invalidate, opts.exptime) {
@@ -291,16 +291,16 @@ impl Cache {
                     // Stale, with a new CAS, and the token free for the
                     // next reader.
                     let new = opts.new_cas.unwrap_or_else(|| s.next_cas(ctx.use_cas));
-                    s.set_bits(h, STALE, WON);
-                    s.set_cas(h, new);
-                    s.set_exp(h, exp);
+                    s.set_bits(&self.log, h, STALE, WON);
+                    s.set_cas(&self.log, h, new);
+                    s.set_exp(&self.log, h, exp);
                 } else {
-                    s.unlink(h);
+                    s.unlink(&self.log, hash, h);
                 }
-                unlock(s);
+                drop(s);
                 return DeleteOutcome::Deleted;
             }
-            unlock(s);
+            drop(s);
             // Drop the value: store an empty item in its place, if nobody
             // changed it meanwhile.
             let keep = bits & BINARY_KEY | if opts.invalidate { STALE } else { 0 };
@@ -337,7 +337,7 @@ impl Cache {
             let ctx = self.ctx();
             let mut s = self.lock(i);
             let Some(h) = s.lookup(&ctx, hash, key) else {
-                unlock(s);
+                drop(s);
                 let Some((exptime, initial)) = opts.vivify else {
                     return Err(DeltaError::NotFound);
                 };
@@ -363,21 +363,19 @@ impl Cache {
                 }
             };
             let (current, len, flags, exp_before, cas) = {
-                let v = s.view(h);
-                (
-                    super::parse_counter(v.value.as_slice()),
-                    v.value.len(),
-                    v.flags,
-                    v.exp,
-                    v.cas,
-                )
+                let v = s.view(&self.log, h);
+                let len = v.value.len();
+                let mut head = [0u8; 128];
+                let n = len.min(head.len());
+                v.value.bytes().prefix(&mut head[..n]);
+                (super::parse_counter(&head[..n]), len, v.flags, v.exp, v.cas)
             };
             if opts.compare_cas.is_some_and(|c| c != cas) {
-                unlock(s);
+                drop(s);
                 return Ok(DeltaOutcome::Exists);
             }
             let Some(current) = current else {
-                unlock(s);
+                drop(s);
                 return Err(DeltaError::NonNumeric);
             };
             let value = if incr {
@@ -388,20 +386,15 @@ impl Cache {
             let exp = opts.touch.map_or(exp_before, |t| self.clock.expiry(t));
             let mut digits = itoa::Buffer::new();
             let text = digits.format(value).as_bytes();
-            if text.len() <= len && !Stripe::is_large(h) {
+            if text.len() <= len && len <= 20 && len <= PIN_ABOVE {
                 let mut padded = [b' '; 20];
                 padded[..text.len()].copy_from_slice(text);
                 let new_cas = opts.new_cas.unwrap_or_else(|| s.next_cas(ctx.use_cas));
-                let item = NewItem {
-                    key,
-                    flags,
-                    exp,
-                    cas: new_cas,
-                    value: [&padded[..len], &[]],
-                    bits: 0,
-                };
-                s.rewrite_small(h, &item, ctx.now);
-                unlock(s);
+                s.rewrite_value(&self.log, h, &padded[..len], new_cas, ctx.now);
+                s.set_exp(&self.log, h, exp);
+                // memcached's in-place incr clears the meta status bits.
+                s.set_bits(&self.log, h, 0, STALE | WON | BINARY_KEY | FETCHED);
+                drop(s);
                 return Ok(DeltaOutcome::Applied(DeltaDone {
                     value,
                     cas: new_cas,
@@ -409,12 +402,14 @@ impl Cache {
                     exp,
                 }));
             }
-            unlock(s);
+            drop(s);
+            // A shorter result keeps the value's length, padded with spaces.
+            let pad = vec![b' '; len.saturating_sub(text.len())];
             let extra = PutExtra {
                 new_cas: opts.new_cas,
                 ..PutExtra::default()
             };
-            match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &[]], extra) {
+            match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &pad], extra) {
                 Ok(StoreOutcome::Stored(new_cas)) => {
                     return Ok(DeltaOutcome::Applied(DeltaDone {
                         value,
@@ -437,19 +432,18 @@ impl Cache {
         let ctx = self.ctx();
         let mut s = self.lock(i);
         let h = s.lookup(&ctx, hash, key)?;
-        let class = s.class_of(h);
-        let v = s.view(h);
+        let v = s.view(&self.log, h);
         let info = ItemInfo {
             exp: v.exp,
             idle: ctx.now.saturating_sub(v.time),
             cas: v.cas,
             fetched: v.bits & FETCHED != 0,
-            class,
+            class: Some(0),
             size: HDR + v.key.len() + v.value.len(),
             binary_key: v.bits & BINARY_KEY != 0,
             now: ctx.now,
         };
-        unlock(s);
+        drop(s);
         Some(info)
     }
 }

@@ -1,44 +1,53 @@
-//! The cache: a lock-striped, slab-allocated store that knows nothing of
-//! sockets or protocols.
+//! The cache: a lock-striped store over one log of item memory, knowing
+//! nothing of sockets or protocols.
 //!
 //! A key is hashed once; bits 32.. of the hash pick a stripe, the whole hash
-//! picks a bucket in that stripe's index. Each stripe owns its slab pages, so
-//! one request holds exactly one stripe lock and never a global one. See
-//! `stripe.rs` for the item layout and `slab.rs` for classes and the budget.
+//! picks a bucket in that stripe's index. A stripe's index maps keys to
+//! records in the log (`log.rs`), which all stripes share: memory belongs
+//! to no stripe and no size class. A request holds exactly one stripe lock;
+//! writers reserve log space with one atomic add, outside any lock. See
+//! `stripe.rs` for the index, `log.rs` for segments and the record layout,
+//! and `clean.rs` for eviction.
 
+mod clean;
+mod log;
 mod meta;
-mod slab;
 mod stripe;
+mod words;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use ahash::RandomState;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use crate::clock::Clock;
+use log::{Log, Reservation};
+pub use log::{BINARY_KEY, FETCHED, HDR, STALE, WON};
 pub use meta::{
     DeleteOptions, DeleteOutcome, DeltaDone, DeltaOptions, DeltaOutcome, ItemInfo, ReadOptions,
     ReadState, StoreOptions,
 };
-use slab::{Budget, SlabClasses};
-pub use slab::{ClassId, SlabConfig, PAGE_SIZE};
-pub use stripe::{ClassStats, ItemView, StripeStats, Value, BINARY_KEY, FETCHED, HDR, STALE, WON};
-use stripe::{Ctx, Need, NewItem, Stripe, LARGE_OVERHEAD};
+use stripe::{Ctx, Stripe, StripeGuard};
+pub use stripe::{ItemView, Pinned, Shared, StripeStats, Value, PIN_ABOVE};
+pub use words::Bytes;
 
-/// Fixed hash seeds: placement only has to be stable within one process.
-const SEEDS: [u64; 4] = [
-    0x243f_6a88_85a3_08d3,
-    0x1319_8a2e_0370_7344,
-    0xa409_3822_299f_31d0,
-    0x082e_fa98_ec4e_6c89,
-];
+/// Stripes the index splits into: many more than threads, so two requests
+/// rarely wait for each other. Memory does not depend on it.
+const STRIPES: usize = 256;
 
-/// Most stripes the cache splits into.
-const MAX_STRIPES: usize = 256;
-/// Fewest pages a stripe should be able to own at the memory limit, so a
-/// stripe can hold several size classes at once.
-const PAGES_PER_STRIPE: usize = 16;
+/// Index of a size class (`stats slabs`; the log has one).
+pub type ClassId = u8;
+
+/// memcached's slab settings: accepted and reported, not used by the log.
+#[derive(Debug, Clone, Copy)]
+pub struct SlabConfig {
+    /// Bytes above the item header in the smallest chunk (`-n`).
+    pub min_data: usize,
+    /// Growth factor between classes (`-f`).
+    pub growth_factor: f64,
+    /// Largest chunk (`-o slab_chunk_max`).
+    pub chunk_max: usize,
+}
 
 /// The store's share of the configuration.
 #[derive(Debug, Clone)]
@@ -64,7 +73,7 @@ impl Default for CacheConfig {
             slab: SlabConfig {
                 min_data: 48,
                 growth_factor: 1.25,
-                chunk_max: PAGE_SIZE / 4,
+                chunk_max: 512 * 1024,
             },
         }
     }
@@ -112,9 +121,29 @@ pub enum DeltaError {
 pub struct StoreStats {
     pub items: StripeStats,
     pub limit_maxbytes: u64,
-    /// Bytes taken from the budget (pages and large items).
+    /// Bytes of segments allocated.
     pub total_malloced: u64,
+    /// Segments allocated.
     pub total_pages: u64,
+    /// Bytes of one segment.
+    pub segment_bytes: u64,
+    /// Segments in use (head, sealed) and free.
+    pub segments_used: u64,
+    pub segments_free: u64,
+    /// Bytes of linked records.
+    pub live_bytes: u64,
+    /// Segments the cleaner emptied, by compaction and by eviction.
+    pub segments_compacted: u64,
+    pub segments_evicted: u64,
+}
+
+/// Per-class figures for `stats slabs` and `stats items`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClassStats {
+    pub pages: u64,
+    pub items: u64,
+    pub free_chunks: u64,
+    pub chunks_per_page: u64,
 }
 
 /// Keeps a stripe on its own cache lines so neighbouring locks don't share.
@@ -124,9 +153,8 @@ struct Padded(Mutex<Stripe>);
 pub struct Cache {
     stripes: Box<[Padded]>,
     stripe_mask: usize,
-    hasher: RandomState,
-    classes: SlabClasses,
-    budget: Arc<Budget>,
+    log: Log,
+    clean: clean::Cleaner,
     clock: Arc<Clock>,
     /// Relative time at which a delayed `flush_all` takes effect (0: none).
     flush_deadline: AtomicU32,
@@ -135,28 +163,15 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(config: CacheConfig, clock: Arc<Clock>) -> Cache {
-        let classes = SlabClasses::new(HDR, config.slab);
-        let pages = (config.memory_limit / PAGE_SIZE).max(1);
-        let n = prev_power_of_two((pages / PAGES_PER_STRIPE).clamp(1, MAX_STRIPES));
-        let hasher = RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3]);
-        let budget = Arc::new(Budget::new(config.memory_limit));
+        let n = STRIPES;
         let stripes = (0..n)
-            .map(|i| {
-                Padded(Mutex::new(Stripe::new(
-                    i as u64,
-                    n.trailing_zeros(),
-                    hasher.clone(),
-                    budget.clone(),
-                    classes.len(),
-                )))
-            })
+            .map(|i| Padded(Mutex::new(Stripe::new(i as u64, n.trailing_zeros()))))
             .collect();
         Cache {
             stripes,
             stripe_mask: n - 1,
-            hasher,
-            classes,
-            budget,
+            log: Log::new(config.memory_limit, config.max_item_size),
+            clean: clean::Cleaner::default(),
             clock,
             flush_deadline: AtomicU32::new(0),
             config,
@@ -180,57 +195,58 @@ impl Cache {
         let now = self.clock.now();
         let deadline = self.flush_deadline.load(Ordering::Relaxed);
         Ctx {
-            classes: &self.classes,
+            log: &self.log,
             now,
             flush_before: if deadline != 0 && now >= deadline {
                 deadline
             } else {
                 0
             },
-            evictions: self.config.evictions,
             use_cas: self.config.use_cas,
         }
     }
 
     fn locate(&self, key: &[u8]) -> (usize, u64) {
-        let hash = self.hasher.hash_one(key);
+        let hash = stripe::hasher().hash_one(key);
         (((hash >> 32) as usize) & self.stripe_mask, hash)
     }
 
-    fn lock(&self, i: usize) -> MutexGuard<'_, Stripe> {
-        self.stripes[i].0.lock()
+    fn lock(&self, i: usize) -> StripeGuard<'_> {
+        StripeGuard::lock(&self.stripes[i].0, &self.log)
     }
-
     // ---- reads ---------------------------------------------------------
 
     /// Look `key` up and let `f` read the item while the stripe is locked.
-    /// `f` must be quick: copy a small value, or clone a shared one.
-    pub fn get<R>(&self, key: &[u8], f: impl FnOnce(&ItemView) -> R) -> Option<R> {
+    /// `f` must be quick: copy a short value, or pin a long one.
+    pub fn get<'a, R>(&'a self, key: &[u8], f: impl FnOnce(&ItemView<'a>) -> R) -> Option<R> {
         self.read(key, None, f)
     }
 
     /// `gat`: like [`Cache::get`], and set a new exptime.
-    pub fn get_and_touch<R>(
-        &self,
+    pub fn get_and_touch<'a, R>(
+        &'a self,
         key: &[u8],
         exptime: i64,
-        f: impl FnOnce(&ItemView) -> R,
+        f: impl FnOnce(&ItemView<'a>) -> R,
     ) -> Option<R> {
         self.read(key, Some(self.clock.expiry(exptime)), f)
     }
 
-    fn read<R>(&self, key: &[u8], exp: Option<u32>, f: impl FnOnce(&ItemView) -> R) -> Option<R> {
+    fn read<'a, R>(
+        &'a self,
+        key: &[u8],
+        exp: Option<u32>,
+        f: impl FnOnce(&ItemView<'a>) -> R,
+    ) -> Option<R> {
         let (i, hash) = self.locate(key);
         let ctx = self.ctx();
         let mut s = self.lock(i);
         let h = s.lookup(&ctx, hash, key)?;
         if let Some(exp) = exp {
-            s.set_exp(h, exp);
+            s.set_exp(&self.log, h, exp);
         }
-        s.mark_used(h, ctx.now, true);
-        let r = f(&s.view(h));
-        unlock(s);
-        Some(r)
+        s.mark_used(&self.log, h, ctx.now, true);
+        Some(f(&s.view(&self.log, h)))
     }
 
     pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
@@ -238,25 +254,40 @@ impl Cache {
         let (i, hash) = self.locate(key);
         let ctx = self.ctx();
         let mut s = self.lock(i);
-        let found = match s.lookup(&ctx, hash, key) {
-            Some(h) => {
-                s.set_exp(h, exp);
-                s.mark_used(h, ctx.now, false);
-                true
-            }
-            None => false,
+        let Some(h) = s.lookup(&ctx, hash, key) else {
+            return false;
         };
-        unlock(s);
-        found
+        s.set_exp(&self.log, h, exp);
+        s.mark_used(&self.log, h, ctx.now, false);
+        true
     }
 
     pub fn delete(&self, key: &[u8]) -> bool {
         let (i, hash) = self.locate(key);
         let ctx = self.ctx();
         let mut s = self.lock(i);
-        let found = s.lookup(&ctx, hash, key).map(|h| s.unlink(h)).is_some();
-        unlock(s);
-        found
+        let Some(h) = s.lookup(&ctx, hash, key) else {
+            return false;
+        };
+        s.unlink(&self.log, hash, h);
+        true
+    }
+
+    /// Copy an item's value into `out` (pinning a long one and copying it
+    /// after unlocking); returns its flags, exptime, CAS and status bits.
+    fn copy_value(&self, key: &[u8], out: &mut Vec<u8>) -> Option<(u32, u32, u64, u8)> {
+        let mut pinned = None;
+        let fields = self.read(key, None, |item| {
+            match &item.value {
+                Value::Inline(v) => v.extend_into(out),
+                Value::Shared(v) => pinned = Some(v.pin()),
+            }
+            (item.flags, item.exp, item.cas, item.bits)
+        })?;
+        if let Some(p) = pinned {
+            p.bytes().extend_into(out);
+        }
+        Some(fields)
     }
 
     // ---- writes --------------------------------------------------------
@@ -273,8 +304,36 @@ impl Cache {
         self.store_with(mode, key, flags, exptime, value, &StoreOptions::default())
     }
 
+    /// What a conditional store finds before it writes anything: the
+    /// refusal it would answer now, if any.
+    fn precheck(&self, mode: StoreMode, key: &[u8], invalidate: bool) -> Option<StoreOutcome> {
+        if matches!(mode, StoreMode::Set) {
+            return None;
+        }
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let old = s.lookup(&ctx, hash, key);
+        match (mode, old) {
+            (StoreMode::Add, Some(h)) => {
+                // memcached bumps the item a failed add ran into.
+                s.mark_used(&self.log, h, ctx.now, false);
+                Some(StoreOutcome::NotStored)
+            }
+            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
+            (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
+            (StoreMode::Cas(unique), Some(h)) => {
+                let cas = s.header(&self.log, h).cas;
+                (cas != unique && !(invalidate && unique < cas)).then_some(StoreOutcome::Exists)
+            }
+            _ => None,
+        }
+    }
+
     /// Set, add, replace or cas an item whose value is the concatenation of
-    /// `value`'s two pieces and whose expiry is already relative.
+    /// `value`'s two pieces and whose expiry is already relative. The record
+    /// is written into the log before the stripe is locked; the lock only
+    /// checks the mode and links it.
     fn put(
         &self,
         mode: StoreMode,
@@ -284,108 +343,64 @@ impl Cache {
         value: [&[u8]; 2],
         extra: PutExtra,
     ) -> Result<StoreOutcome, StoreError> {
-        let mut item = NewItem {
-            key,
-            flags,
-            exp,
-            cas: 0,
-            value,
-            bits: extra.bits,
-        };
-        let total = item.total();
-        if total > self.config.max_item_size {
+        let nbytes = value[0].len() + value[1].len();
+        let len = log::record_len(key.len(), flags, nbytes);
+        if HDR + key.len() + nbytes > self.config.max_item_size || len > self.log.max_record() {
             return Err(StoreError::TooLarge);
         }
+        if let Some(refused) = self.precheck(mode, key, extra.invalidate) {
+            return Ok(refused);
+        }
+        let r = self.reserve(len)?;
+        let now = self.clock.now();
+        log::write_record(r.words(), key, flags, exp, now, 0, extra.bits, value);
         let (i, hash) = self.locate(key);
-        let class = self.classes.class_for(total);
-        // Large items are built and paid for before taking the lock.
-        let mut large = None;
-        if class.is_none() {
-            let charge = total + LARGE_OVERHEAD;
-            if !self.reserve(i, charge) {
-                return Err(StoreError::OutOfMemory);
-            }
-            let mut kv = Vec::with_capacity(total - HDR);
-            kv.extend_from_slice(key);
-            kv.extend_from_slice(value[0]);
-            kv.extend_from_slice(value[1]);
-            large = Some((Arc::new(kv), charge));
-        }
+        let ctx = self.ctx();
         let mut s = self.lock(i);
-        let result = loop {
-            let ctx = self.ctx();
-            let old = s.lookup(&ctx, hash, key);
-            let refused = match (mode, old) {
-                (StoreMode::Add, Some(h)) => {
-                    // memcached bumps the item a failed add ran into.
-                    s.mark_used(h, ctx.now, false);
-                    Some(StoreOutcome::NotStored)
-                }
-                (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
-                (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
-                (StoreMode::Cas(unique), Some(h)) => {
-                    let (cas, old_exp) = (s.view(h).cas, s.view(h).exp);
-                    if cas == unique {
-                        None
-                    } else if extra.invalidate && unique < cas {
-                        // memcached: an older CAS may still store, as a
-                        // stale value that keeps the item's TTL.
-                        item.bits |= STALE;
-                        item.exp = old_exp;
-                        None
-                    } else {
-                        Some(StoreOutcome::Exists)
-                    }
-                }
-                _ => None,
-            };
-            if let Some(outcome) = refused {
-                break Ok(outcome);
+        let old = s.lookup(&ctx, hash, key);
+        let mut stale = false;
+        let refused = match (mode, old) {
+            (StoreMode::Add, Some(h)) => {
+                s.mark_used(&self.log, h, ctx.now, false);
+                Some(StoreOutcome::NotStored)
             }
-            item.cas = match extra.new_cas {
-                Some(cas) => cas,
-                None => s.next_cas(ctx.use_cas),
-            };
-            let Some(class) = class else {
-                let (kv, charge) = large.take().expect("built above");
-                s.link_large(hash, &item, kv, charge, ctx.now, old);
-                break Ok(StoreOutcome::Stored(item.cas));
-            };
-            if let Some(h) = old.filter(|&h| s.fits_in_place(&ctx, h, total)) {
-                s.rewrite_small(h, &item, ctx.now);
-                break Ok(StoreOutcome::Stored(item.cas));
-            }
-            match s.alloc_chunk(&ctx, class) {
-                Ok(h) => {
-                    // Making room may have evicted the old item; if so, start
-                    // over so the mode checks see the truth.
-                    if old.is_some() && s.lookup(&ctx, hash, key) != old {
-                        s.free_chunk(h);
-                        continue;
-                    }
-                    s.link_small(h, hash, &item, ctx.now, old);
-                    break Ok(StoreOutcome::Stored(item.cas));
-                }
-                Err(Need::OutOfMemory) => break Err(StoreError::OutOfMemory),
-                Err(need) => {
-                    unlock(s);
-                    let got = self.grow(i, need);
-                    s = self.lock(i);
-                    if !got {
-                        break Err(StoreError::OutOfMemory);
-                    }
+            (StoreMode::Replace, None) => Some(StoreOutcome::NotStored),
+            (StoreMode::Cas(_), None) => Some(StoreOutcome::NotFound),
+            (StoreMode::Cas(unique), Some(h)) => {
+                let cas = s.header(&self.log, h).cas;
+                if cas == unique {
+                    None
+                } else if extra.invalidate && unique < cas {
+                    // memcached: an older CAS may still store, as a stale
+                    // value that keeps the item's TTL.
+                    stale = true;
+                    None
+                } else {
+                    Some(StoreOutcome::Exists)
                 }
             }
+            _ => None,
         };
-        unlock(s);
-        if let Some((_, charge)) = large {
-            self.budget.release(charge);
+        if let Some(outcome) = refused {
+            return Ok(outcome); // `r` drops: its bytes become a filler
         }
-        result
+        let h = r.handle();
+        if stale {
+            let old_exp = s.header(&self.log, old.expect("cas found it")).exp;
+            s.set_bits(&self.log, h, log::STALE, 0);
+            s.set_exp(&self.log, h, old_exp);
+        }
+        let cas = match extra.new_cas {
+            Some(cas) => cas,
+            None => s.next_cas(ctx.use_cas),
+        };
+        s.set_cas(&self.log, h, cas);
+        s.link(&self.log, hash, r, old);
+        Ok(StoreOutcome::Stored(cas))
     }
 
-    /// Append or prepend: in place when the item's chunk has room, else
-    /// rebuild it and store it back only if nobody changed it meanwhile.
+    /// Append or prepend: copy the old value out, then store the
+    /// combination only if nobody changed the item meanwhile.
     fn concat(
         &self,
         key: &[u8],
@@ -393,53 +408,17 @@ impl Cache {
         append: bool,
         opts: &StoreOptions,
     ) -> Result<StoreOutcome, StoreError> {
-        let (i, hash) = self.locate(key);
+        let mut buf = Vec::new();
         for _ in 0..16 {
-            let ctx = self.ctx();
-            let mut s = self.lock(i);
-            let Some(h) = s.lookup(&ctx, hash, key) else {
-                unlock(s);
+            buf.clear();
+            let Some((flags, exp, cas, bits)) = self.copy_value(key, &mut buf) else {
                 return Ok(StoreOutcome::NotStored);
             };
-            let (len, total, cur_cas) = {
-                let v = s.view(h);
-                (
-                    v.value.len(),
-                    HDR + key.len() + v.value.len() + data.len(),
-                    v.cas,
-                )
-            };
-            if opts.compare_cas.is_some_and(|c| c != 0 && c != cur_cas) {
-                unlock(s);
-                return Ok(StoreOutcome::Exists);
-            }
-            if total > self.config.max_item_size {
-                unlock(s);
-                return Ok(StoreOutcome::NotStored);
-            }
-            if s.fits_in_place(&ctx, h, total) {
-                let cas = opts.new_cas.unwrap_or_else(|| s.next_cas(ctx.use_cas));
-                s.extend_small(h, data, append, cas, ctx.now);
-                unlock(s);
-                return Ok(StoreOutcome::Stored(cas));
-            }
-            unlock(s);
-            // Copy the old value out (allocating outside the lock), then
-            // store the combination with a CAS check.
-            let mut buf = Vec::with_capacity(len + data.len());
-            let Some((flags, exp, cas, bits)) = self.read(key, None, |item| {
-                if item.value.len() == len {
-                    buf.extend_from_slice(item.value.as_slice());
-                }
-                (item.flags, item.exp, item.cas, item.bits)
-            }) else {
-                return Ok(StoreOutcome::NotStored);
-            };
-            if buf.len() != len {
-                continue;
-            }
             if opts.compare_cas.is_some_and(|c| c != 0 && c != cas) {
                 return Ok(StoreOutcome::Exists);
+            }
+            if HDR + key.len() + buf.len() + data.len() > self.config.max_item_size {
+                return Ok(StoreOutcome::NotStored);
             }
             let pieces: [&[u8]; 2] = if append { [&buf, data] } else { [data, &buf] };
             let extra = PutExtra {
@@ -461,61 +440,10 @@ impl Cache {
     /// upwards and stopping at 0 downwards. A shorter result is padded with
     /// spaces in place, as memcached does.
     pub fn delta(&self, key: &[u8], delta: u64, incr: bool) -> Result<u64, DeltaError> {
-        let (i, hash) = self.locate(key);
-        for _ in 0..16 {
-            let ctx = self.ctx();
-            let mut s = self.lock(i);
-            let Some(h) = s.lookup(&ctx, hash, key) else {
-                unlock(s);
-                return Err(DeltaError::NotFound);
-            };
-            let (current, len, flags, exp, cas) = {
-                let v = s.view(h);
-                (
-                    parse_counter(v.value.as_slice()),
-                    v.value.len(),
-                    v.flags,
-                    v.exp,
-                    v.cas,
-                )
-            };
-            let Some(current) = current else {
-                unlock(s);
-                return Err(DeltaError::NonNumeric);
-            };
-            let new = if incr {
-                current.wrapping_add(delta)
-            } else {
-                current.saturating_sub(delta)
-            };
-            let mut digits = itoa::Buffer::new();
-            let text = digits.format(new).as_bytes();
-            if text.len() <= len && !Stripe::is_large(h) {
-                let mut padded = [b' '; 20];
-                padded[..text.len()].copy_from_slice(text);
-                let cas = s.next_cas(ctx.use_cas);
-                let item = NewItem {
-                    key,
-                    flags,
-                    exp,
-                    cas,
-                    value: [&padded[..len], &[]],
-                    bits: 0,
-                };
-                s.rewrite_small(h, &item, ctx.now);
-                unlock(s);
-                return Ok(new);
-            }
-            unlock(s);
-            let extra = PutExtra::default();
-            match self.put(StoreMode::Cas(cas), key, flags, exp, [text, &[]], extra) {
-                Ok(StoreOutcome::Stored(_)) => return Ok(new),
-                Ok(StoreOutcome::NotFound) => return Err(DeltaError::NotFound),
-                Ok(_) => continue,
-                Err(_) => return Err(DeltaError::OutOfMemory),
-            }
+        match self.delta_with(key, delta, incr, &DeltaOptions::default())? {
+            DeltaOutcome::Applied(d) | DeltaOutcome::Created(d) => Ok(d.value),
+            DeltaOutcome::Exists => Err(DeltaError::NotFound),
         }
-        Err(DeltaError::NotFound)
     }
 
     /// `flush_all`: now, or `delay` seconds from now.
@@ -527,91 +455,64 @@ impl Cache {
         }
         self.flush_deadline.store(0, Ordering::Relaxed);
         for i in 0..self.stripes.len() {
-            let mut s = self.lock(i);
-            s.flush(&self.classes);
-            unlock(s);
+            self.lock(i).flush(&self.log);
         }
     }
 
-    /// `cache_memlimit`: takes effect at once; excess memory is given up by
-    /// [`Cache::maintain`].
+    /// `cache_memlimit`: takes effect at once; segments past the new limit
+    /// are emptied by [`Cache::maintain`].
     pub fn set_memory_limit(&self, bytes: usize) {
-        self.budget.set_limit(bytes);
+        self.log.set_limit(bytes);
     }
 
     // ---- memory --------------------------------------------------------
 
-    /// Take `bytes` from the budget, evicting (from stripe `home` first) to
-    /// make room. False when nothing more can be evicted.
-    fn reserve(&self, home: usize, bytes: usize) -> bool {
-        let n = self.stripes.len();
-        for k in 0..n {
-            loop {
-                if self.budget.try_reserve(bytes) {
-                    return true;
-                }
-                if !self.config.evictions {
-                    return false;
-                }
-                let ctx = self.ctx();
-                let mut s = self.lock((home + k) % n);
-                let freed = s.give_up_memory(&ctx);
-                unlock(s);
-                if !freed {
-                    break;
+    /// Room for a record of `len` bytes, cleaning a segment first when the
+    /// budget is spent. Called with no stripe lock held.
+    fn reserve(&self, len: usize) -> Result<Reservation<'_>, StoreError> {
+        for _ in 0..64 {
+            if self.log.wants_clean() {
+                self.clean(false);
+            }
+            match self.log.reserve(len) {
+                Ok(r) => return Ok(r),
+                Err(log::Full::NeedClean) => {
+                    if !self.clean(true) {
+                        return Err(StoreError::OutOfMemory);
+                    }
                 }
             }
         }
-        self.budget.try_reserve(bytes)
-    }
-
-    /// Give stripe `i` a page, allocated here, outside any lock.
-    fn grow(&self, i: usize, need: Need) -> bool {
-        let reserved = match need {
-            Need::Page => self.budget.try_reserve(PAGE_SIZE) || self.reserve(i, PAGE_SIZE),
-            _ => self.reserve((i + 1) % self.stripes.len(), PAGE_SIZE),
-        };
-        if !reserved {
-            return false;
-        }
-        let page = vec![0u8; PAGE_SIZE].into_boxed_slice();
-        let mut s = self.lock(i);
-        let extra = s.give_spare(page);
-        unlock(s);
-        if extra.is_some() {
-            self.budget.release(PAGE_SIZE);
-        }
-        true
+        Err(StoreError::OutOfMemory)
     }
 
     /// Background work, called about once a second: reclaim expired and
-    /// flushed items, and give memory back after the limit was lowered.
-    pub fn maintain(&self, pages_per_stripe: usize) {
-        for i in 0..self.stripes.len() {
-            let ctx = self.ctx();
-            let mut s = self.lock(i);
-            s.crawl(&ctx, pages_per_stripe);
-            unlock(s);
-        }
-        let n = self.stripes.len();
-        let mut idle = 0;
-        let mut k = 0;
-        while self.budget.excess() > 0 && idle < n {
-            let ctx = self.ctx();
-            let mut s = self.lock(k % n);
-            let freed = s.give_up_memory(&ctx);
-            unlock(s);
-            idle = if freed { 0 } else { idle + 1 };
-            k += 1;
+    /// flushed items, and empty segments past a lowered limit.
+    pub fn maintain(&self, segments: usize) {
+        self.crawl(segments);
+        let mut rounds = 0;
+        while self.log.segment_counts().0 > self.log.limit_segments() && rounds < 1 << 16 {
+            if !self.clean(true) {
+                break;
+            }
+            rounds += 1;
         }
     }
 
     // ---- stats ---------------------------------------------------------
 
     pub fn stats(&self) -> StoreStats {
+        let (used, free) = self.log.segment_counts();
         let mut out = StoreStats {
-            limit_maxbytes: self.budget.limit() as u64,
-            total_malloced: self.budget.used() as u64,
+            limit_maxbytes: self.log.limit_bytes() as u64,
+            total_malloced: self.log.allocated_bytes() as u64,
+            total_pages: (self.log.allocated_bytes() / self.log.segment_bytes()) as u64,
+            segment_bytes: self.log.segment_bytes() as u64,
+            segments_used: used as u64,
+            segments_free: free as u64,
+            live_bytes: self.log.live_bytes() as u64,
+            segments_compacted: self.clean.compacted(),
+            segments_evicted: self.clean.evicted(),
             ..Default::default()
         };
         for i in 0..self.stripes.len() {
@@ -623,31 +524,31 @@ impl Cache {
             o.bytes += st.bytes;
             o.evictions += st.evictions;
             o.evicted_unfetched += st.evicted_unfetched;
+            o.evicted_active += st.evicted_active;
             o.reclaimed += st.reclaimed;
             o.expired_unfetched += st.expired_unfetched;
-            o.slab_reassigns += st.slab_reassigns;
-            o.large_items += st.large_items;
             o.crawler_reclaimed += st.crawler_reclaimed;
-            out.total_pages += s.page_count() as u64;
+            o.moved += st.moved;
+            o.evicted_time = o.evicted_time.max(st.evicted_time);
         }
         out
     }
 
-    /// Number of slab classes, and the chunk size of each.
+    /// The log as `stats slabs` shows it: one class whose chunks are
+    /// segments.
     pub fn classes(&self) -> impl Iterator<Item = (ClassId, usize)> + '_ {
-        (0..self.classes.len()).map(|c| (c as ClassId, self.classes.chunk_size(c as ClassId)))
+        std::iter::once((0, self.log.segment_bytes()))
     }
 
-    /// One class's pages, items and free chunks, summed over stripes.
-    pub fn class_stats(&self, class: ClassId) -> ClassStats {
-        let mut out = ClassStats::default();
-        for i in 0..self.stripes.len() {
-            let c = self.lock(i).class_stats(class);
-            out.pages += c.pages;
-            out.items += c.items;
-            out.free_chunks += c.free_chunks;
+    /// The class's segments (pages), items and free segments.
+    pub fn class_stats(&self, _class: ClassId) -> ClassStats {
+        let st = self.stats();
+        ClassStats {
+            pages: st.segments_used,
+            items: st.items.curr_items,
+            free_chunks: st.segments_free,
+            chunks_per_page: 1,
         }
-        out
     }
 
     pub fn stripe_count(&self) -> usize {
@@ -664,27 +565,6 @@ struct PutExtra {
     bits: u8,
     /// A `Cas` older than the item's stores a stale value (meta `I`).
     invalidate: bool,
-}
-
-/// Release a stripe lock, freeing afterwards whatever it gave up, and
-/// allocating the larger index it asked for, if any.
-fn unlock(mut s: MutexGuard<'_, Stripe>) {
-    let wanted = s.take_index_request();
-    if s.trash.is_empty() && wanted.is_none() {
-        return;
-    }
-    let trash = std::mem::take(&mut s.trash);
-    let mutex = MutexGuard::mutex(&s);
-    drop(s);
-    drop(trash);
-    if let Some(items) = wanted {
-        let table = stripe::new_index(items);
-        let mut s = mutex.lock();
-        s.give_index(table);
-        let trash = std::mem::take(&mut s.trash);
-        drop(s);
-        drop(trash);
-    }
 }
 
 /// A counter value as memcached reads it (`strtoull`): decimal digits,
@@ -705,10 +585,6 @@ fn parse_counter(v: &[u8]) -> Option<u64> {
     v[..end].iter().try_fold(0u64, |n, &d| {
         n.checked_mul(10)?.checked_add((d - b'0') as u64)
     })
-}
-
-fn prev_power_of_two(n: usize) -> usize {
-    1 << (usize::BITS - 1 - n.max(1).leading_zeros())
 }
 
 #[cfg(test)]

@@ -95,7 +95,14 @@ impl TestServer {
     /// [`TestServer::spawn`] with extra environment variables for the child
     /// (e.g. systemd's `NOTIFY_SOCKET`).
     pub fn spawn_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let bin = server_bin();
+        TestServer::spawn_bin(&server_bin(), args, env)
+    }
+
+    /// [`TestServer::spawn_env`] with a given binary: the side-by-side
+    /// tests start ferrocache and Debian's memcached in one test.
+    pub fn spawn_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let bin = bin.to_path_buf();
+        let memcached = bin.file_name().is_some_and(|n| n == "memcached");
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
             let mut cmd = Command::new(&bin);
@@ -107,12 +114,14 @@ impl TestServer {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // A test that names the user (or a config file that may) decides.
-            if !args
-                .iter()
-                .any(|a| *a == "-u" || a.starts_with("--user") || *a == "--config-file")
+            // memcached and ferrocache refuse to run as root without -u; a
+            // test that names the user (or a config file that may) decides.
+            if nix::unistd::geteuid().is_root()
+                && !args
+                    .iter()
+                    .any(|a| *a == "-u" || a.starts_with("--user") || *a == "--config-file")
             {
-                cmd.args(root_user_args());
+                cmd.args(["-u", if memcached { "nobody" } else { "root" }]);
             }
             let child = cmd
                 .spawn()

@@ -6,14 +6,12 @@
 //! last. Quiet mode (`q`) hides only the nominal reply: `EN` for `mg`, `HD`
 //! for `ms`, `md` and a successful `ma`. Errors are always sent.
 
-use std::sync::Arc;
-
 use super::{Flow, Shared};
 use crate::protocol::meta::{base64_encode, Command, Payload, Request};
 use crate::stats::ThreadStats;
 use crate::store::{
-    DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, ItemView, ReadOptions,
-    ReadState, StoreError, StoreMode, StoreOptions, StoreOutcome, Value,
+    Bytes, DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, ItemView, Pinned,
+    ReadOptions, ReadState, StoreError, StoreMode, StoreOptions, StoreOutcome, Value,
 };
 
 /// Room for an `mg` reply line besides its key and opaque: the code, the
@@ -54,14 +52,14 @@ impl Fields {
 }
 
 /// What the lookup closure did.
-enum Hit {
+enum Hit<'a> {
     /// The reply is in `out`.
     Written,
     /// `out` lacked room for the value: reserve, then copy it with a plain
     /// read (this read's effects, a won token, are already done).
     NeedRoom(usize, ReadState),
     /// A large value, written after the lock is released.
-    Shared(Fields, ReadState, Arc<Vec<u8>>, usize),
+    Shared(Fields, ReadState, Pinned<'a>),
 }
 
 fn get(req: &Request, shared: &Shared, stats: &ThreadStats, out: &mut Vec<u8>) {
@@ -79,31 +77,29 @@ fn get(req: &Request, shared: &Shared, stats: &ThreadStats, out: &mut Vec<u8>) {
     let with_value = f.has(b'v');
     let room = LINE_ROOM + 2 * req.key.raw().len() + f.opaque.map_or(0, <[u8]>::len);
     out.reserve(room + 64);
-    let write = |out: &mut Vec<u8>, fields: Fields, state: &ReadState, value: &[u8]| {
+    let write = |out: &mut Vec<u8>, fields: Fields, state: &ReadState, value: Bytes| {
         get_line(out, req, shared, fields, state);
         if with_value {
-            out.extend_from_slice(value);
+            value.extend_into(out);
             out.extend_from_slice(b"\r\n");
         }
     };
     let hit = cache.read_with(key, &opts, |item, state| match &item.value {
-        Value::Shared { buf, start } => {
-            Hit::Shared(Fields::of(item), *state, Arc::clone(buf), *start)
-        }
+        Value::Shared(v) => Hit::Shared(Fields::of(item), *state, v.pin()),
         Value::Inline(v) => {
             let need = room + if with_value { v.len() + 2 } else { 0 };
             if out.capacity() - out.len() < need {
                 return Hit::NeedRoom(need, *state);
             }
-            write(out, Fields::of(item), state, v);
+            write(out, Fields::of(item), state, *v);
             Hit::Written
         }
     });
     let found = match hit {
         None => false,
         Some(Hit::Written) => true,
-        Some(Hit::Shared(fields, state, buf, start)) => {
-            write(out, fields, &state, &buf[start..]);
+        Some(Hit::Shared(fields, state, pinned)) => {
+            write(out, fields, &state, pinned.bytes());
             true
         }
         Some(Hit::NeedRoom(mut need, state)) => loop {
@@ -113,18 +109,16 @@ fn get(req: &Request, shared: &Shared, stats: &ThreadStats, out: &mut Vec<u8>) {
                     Err(room + v.len() + 2)
                 }
                 Value::Inline(v) => {
-                    write(out, Fields::of(item), &state, v);
+                    write(out, Fields::of(item), &state, *v);
                     Ok(None)
                 }
-                Value::Shared { buf, start } => {
-                    Ok(Some((Fields::of(item), Arc::clone(buf), *start)))
-                }
+                Value::Shared(v) => Ok(Some((Fields::of(item), v.pin()))),
             });
             match again {
                 None => break false,
                 Some(Ok(None)) => break true,
-                Some(Ok(Some((fields, buf, start)))) => {
-                    write(out, fields, &state, &buf[start..]);
+                Some(Ok(Some((fields, pinned)))) => {
+                    write(out, fields, &state, pinned.bytes());
                     break true;
                 }
                 Some(Err(n)) => need = n,
