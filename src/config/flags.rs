@@ -12,7 +12,9 @@ const AFTER_HELP: &str = "\
 Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   idle_timeout=SECS        close idle connections (default: 0, never)
   hashpower=N              initial hash table size power, 12-32
-  slab_chunk_max=BYTES     largest slab chunk (default: 524288)
+  slab_chunk_max=BYTES     largest slab chunk (default: 524288); checked
+                           against -I and reported (the log store has no
+                           slab chunks)
   read_buf_mem_limit=MB    limit for connection buffers (default: 0, none)
   maxconns_fast / no_maxconns_fast, track_sizes
   ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,
@@ -146,7 +148,8 @@ pub(super) struct Cli {
         allow_hyphen_values = true
     )]
     pub(super) pidfile: Option<PathBuf>,
-    /// Chunk size growth factor (default: 1.25)
+    /// Chunk size growth factor (default: 1.25); checked as memcached
+    /// checks it and reported, but the log store has no size classes
     #[arg(
         short = 'f',
         long = "slab-growth-factor",
@@ -154,7 +157,8 @@ pub(super) struct Cli {
         allow_hyphen_values = true
     )]
     pub(super) slab_growth_factor: Option<String>,
-    /// Min space used for key+value+flags in bytes (default: 48)
+    /// Min space used for key+value+flags in bytes (default: 48); checked
+    /// and reported, but the log store has no size classes
     #[arg(
         short = 'n',
         long = "slab-min-size",
