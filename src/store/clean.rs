@@ -20,7 +20,6 @@ use std::sync::atomic::Ordering;
 
 use super::cache::Cache;
 use super::log::{Handle, Header, REF};
-use super::stripe::hasher;
 
 /// What to do with one live record.
 enum Fate {
@@ -77,6 +76,15 @@ impl Cache {
         true
     }
 
+    /// The stripe and key hash of the record at `h`, as `Cache::locate`
+    /// gives them for its key.
+    fn home(&self, h: Handle, hdr: &Header) -> (usize, u64) {
+        let mut key = [0u8; 256];
+        let key = &mut key[..hdr.nkey];
+        self.log.key(h, hdr).copy_to(key);
+        self.locate(key)
+    }
+
     /// Move or evict the record at `h` if it is still linked; returns the
     /// bytes moved. `Err` when it had to go but evictions are off.
     fn clean_record(
@@ -86,11 +94,7 @@ impl Cache {
         fate: Fate,
         spend_ref: bool,
     ) -> Result<usize, ()> {
-        let mut key = [0u8; 256];
-        let key = &mut key[..seen.nkey];
-        self.log.key(h, seen).copy_to(key);
-        let hash = hasher().hash_one(&*key);
-        let i = ((hash >> 32) as usize) & self.stripe_mask;
+        let (i, hash) = self.home(h, seen);
         // Room in the head is reserved before locking (it may open a new
         // segment); if the budget has none, the record is evicted instead.
         let room = match fate {
@@ -140,11 +144,7 @@ impl Cache {
                 if hdr.nkey == 0 || !ctx.is_dead(&hdr) {
                     continue;
                 }
-                let mut key = [0u8; 256];
-                let key = &mut key[..hdr.nkey];
-                self.log.key(h, &hdr).copy_to(key);
-                let hash = hasher().hash_one(&*key);
-                let i = ((hash >> 32) as usize) & self.stripe_mask;
+                let (i, hash) = self.home(h, &hdr);
                 let mut s = self.lock(i);
                 if s.holds(hash, h) {
                     let hdr = self.log.header(h);
