@@ -183,6 +183,7 @@ fn canonical(req: &Request) -> Option<Vec<u8>> {
             w.extend_from_slice(format!("cache_memlimit {megabytes}").as_bytes());
             noreply(&mut w, nr);
         }
+        Request::SlabsReassign { .. } | Request::SlabsAutomove { .. } => return None,
         Request::Stats { args } => {
             w.extend_from_slice(b"stats");
             if !args.is_empty() {

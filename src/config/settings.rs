@@ -101,6 +101,9 @@ pub struct Extended {
     pub pairs: Vec<(String, Option<String>)>,
     /// `idle_timeout`: seconds before an idle connection is closed; 0 = never.
     pub idle_timeout: u64,
+    /// `temporary_ttl`: items set with a TTL of at most this many seconds
+    /// are kept until they expire (memcached's `temp_lru`); `None`: off.
+    pub temporary_ttl: Option<u32>,
     /// `slab_chunk_max` in bytes (memcached 1.6.18 reads this value as bytes,
     /// although its help says kilobytes). `None` = [`DEFAULT_SLAB_CHUNK_MAX`].
     pub slab_chunk_max: Option<usize>,
@@ -148,6 +151,7 @@ impl Default for Extended {
         Extended {
             pairs: Vec::new(),
             idle_timeout: 0,
+            temporary_ttl: None,
             slab_chunk_max: None,
             hashpower: None,
             read_buf_mem_limit: None,

@@ -104,7 +104,11 @@ pub const SUBOPTIONS: &[SubOption] = &[
     sub("warm_lru_pct", SubKind::Uint, Ignored(LRU)),
     sub("hot_max_factor", SubKind::Float, Ignored(LRU)),
     sub("warm_max_factor", SubKind::Float, Ignored(LRU)),
-    sub("temporary_ttl", SubKind::Uint, Ignored(LRU)),
+    sub(
+        "temporary_ttl",
+        SubKind::Uint,
+        Used("items set with a TTL of at most this many seconds are not evicted before they expire (memcached's temporary LRU)"),
+    ),
     sub(
         "idle_timeout",
         SubKind::Uint,
@@ -277,6 +281,7 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
             let string = || value.map(str::to_string);
             match key {
                 "idle_timeout" => ext.idle_timeout = uint(),
+                "temporary_ttl" => ext.temporary_ttl = Some(uint().min(u32::MAX as u64) as u32),
                 "shutdown_timeout" => ext.shutdown_timeout = uint(),
                 "metrics_listen" => ext.metrics_listen = string(),
                 "hashpower" => {

@@ -263,6 +263,13 @@ pub struct Error {
 }
 
 impl Error {
+    /// The key of a refused request, when `buf` (the bytes the request
+    /// starts with) holds it: always for [`ErrorKind::TooLarge`].
+    pub fn key<'b>(&self, buf: &'b [u8]) -> Option<&'b [u8]> {
+        let start = HEADER_LEN + self.header.extras_len as usize;
+        buf.get(start..start + self.header.key_len as usize)
+    }
+
     /// Whether the connection must close after the reply (if any).
     pub fn closes(&self) -> bool {
         !matches!(self.kind, ErrorKind::UnknownCommand | ErrorKind::TooLarge)
@@ -374,6 +381,10 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         return err(ErrorKind::InvalidArguments, buf.len());
     }
     if shape.value && !sasl && value_len > limits.max_value {
+        // The key is read first: a refused set also removes the old value.
+        if buf.len() < HEADER_LEN + h.extras_len as usize + key_len {
+            return Ok(Status::Incomplete);
+        }
         return err(ErrorKind::TooLarge, total);
     }
     if buf.len() < total {

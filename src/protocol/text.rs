@@ -126,6 +126,16 @@ pub enum Request<'a> {
         megabytes: u64,
         noreply: bool,
     },
+    /// `slabs reassign <src> <dst>`: the two class ids, or `None` when
+    /// they are not numbers (memcached checks that it allows reassignment
+    /// before it reads them).
+    SlabsReassign {
+        classes: Option<(i32, i32)>,
+    },
+    /// `slabs automove <0|1|2>` or `slabs automove ratio <r>`, valid.
+    SlabsAutomove {
+        noreply: bool,
+    },
     /// `stats [group [args]]`; `args` is the rest of the line, trimmed.
     Stats {
         args: &'a [u8],
@@ -191,6 +201,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
             noreply: Args::new(rest).noreply(),
         }),
         b"cache_memlimit" => cx.cache_memlimit(),
+        b"slabs" => cx.slabs(),
         b"config" => cx.config(),
         b"stats" => cx.complete(Request::Stats {
             args: trim_end_spaces(trim_start_spaces(rest)),
@@ -560,6 +571,37 @@ impl<'a> Line<'a> {
             return Err(self.error(ErrorKind::Client(BAD_FORMAT), noreply));
         }
         self.complete(Request::Verbosity { noreply })
+    }
+
+    /// memcached's `process_slabs_command`: `reassign` with exactly two
+    /// arguments, `automove` with at least one; anything else `ERROR`.
+    fn slabs(&self) -> Parsed<'a> {
+        let args = Args::new(self.rest);
+        match (args.len, args.tokens[0]) {
+            (3, b"reassign") => {
+                let (src, dst) = (args.tokens[1], args.tokens[2]);
+                let classes = number::safe_strtol(src).zip(number::safe_strtol(dst));
+                self.complete(Request::SlabsReassign { classes })
+            }
+            (n, b"automove") if n >= 2 => {
+                let noreply = args.noreply();
+                if args.tokens[1] == b"ratio" {
+                    let ratio = std::str::from_utf8(args.tokens[2])
+                        .ok()
+                        .and_then(|r| r.parse::<f64>().ok());
+                    if n < 3 || ratio.is_none() {
+                        return Err(self.error(ErrorKind::UnknownCommand, noreply));
+                    }
+                    return self.complete(Request::SlabsAutomove { noreply });
+                }
+                match number::safe_strtoul(args.tokens[1]) {
+                    None => Err(self.error(ErrorKind::Client(BAD_FORMAT), noreply)),
+                    Some(0..=2) => self.complete(Request::SlabsAutomove { noreply }),
+                    Some(_) => Err(self.error(ErrorKind::UnknownCommand, noreply)),
+                }
+            }
+            _ => Err(self.error(ErrorKind::UnknownCommand, false)),
+        }
     }
 
     /// `shutdown [graceful]`. (memcached started without `-A` answers

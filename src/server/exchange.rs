@@ -159,7 +159,7 @@ impl Exchange {
                         timer.stop(stats);
                         (n, flow)
                     }
-                    Err(e) => (e.consumed, front::binary_error(&e, &ex, session, out)),
+                    Err(e) => (e.consumed, front::binary_error(&e, rest, &ex, session, out)),
                 },
             };
             *budget -= 1;

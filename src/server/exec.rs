@@ -353,6 +353,33 @@ impl<'a> Exec<'a> {
         result
     }
 
+    /// `slabs reassign <src> <dst>`, with memcached's checks and replies in
+    /// its order. The log has no pages per class: memory goes to whatever
+    /// size is written next, so every class already has the pages of every
+    /// other. A request that passes the checks has nothing to move and is
+    /// answered `OK` (`-1`, "any class", included).
+    pub fn slabs_reassign(&self, classes: Option<(i32, i32)>) -> &'static [u8] {
+        let Some((src, dst)) = classes else {
+            return b"CLIENT_ERROR bad command line format\r\n";
+        };
+        if src == dst {
+            return b"SAME src and dst class are identical\r\n";
+        }
+        // Class 0 is memcached's global page pool.
+        let largest = self.shared.cache.class_count() as i32;
+        if !(-1..=largest).contains(&src) || !(0..=largest).contains(&dst) {
+            return b"BADCLASS invalid src or dst class id\r\n";
+        }
+        b"OK\r\n"
+    }
+
+    /// A binary set refused before its value was read (over `-I`): the
+    /// old value goes, so stale data does not outlive the write (memcached's
+    /// `process_bin_update`; no counter moves, as in memcached).
+    pub fn drop_stale(&self, key: &[u8]) {
+        self.shared.cache.delete(key);
+    }
+
     /// A delete, with meta's options or without.
     pub fn delete(&self, key: &[u8], opts: &DeleteOptions, family: Family) -> DeleteOutcome {
         let s = self.stats;

@@ -316,6 +316,7 @@ fn cache_config(c: &Config) -> CacheConfig {
         max_item_size: c.max_item_size,
         evictions: !c.disable_evictions,
         use_cas: !c.disable_cas,
+        temporary_ttl: c.extended.temporary_ttl,
         slab: SlabConfig {
             min_data: c.slab_min_size,
             growth_factor: c.slab_growth_factor,

@@ -184,6 +184,7 @@ pub fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>) {
         Some(b"conns") => return conns(shared, out),
         Some(b"reset") => {
             shared.stats.reset();
+            shared.cache.reset_stats();
             return out.extend_from_slice(b"RESET\r\n");
         }
         Some(b"detail") => {
@@ -331,7 +332,9 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("bytes", i.bytes);
     w.stat("curr_items", i.curr_items);
     w.stat("total_items", i.total_items);
-    w.stat("slab_global_page_pool", 0);
+    // Segments allocated and holding nothing, free for items of any size,
+    // less the cleaner's reserve.
+    w.stat("slab_global_page_pool", store.segments_spare);
     w.stat("expired_unfetched", i.expired_unfetched);
     w.stat("evicted_unfetched", i.evicted_unfetched);
     w.stat("evicted_active", 0);
@@ -412,8 +415,8 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("warm_lru_pct", 40);
     w.stat("hot_max_factor", "0.20");
     w.stat("warm_max_factor", "2.00");
-    w.stat("temp_lru", "no");
-    w.stat("temporary_ttl", 61);
+    w.stat("temp_lru", yes_no(c.extended.temporary_ttl.is_some()));
+    w.stat("temporary_ttl", c.extended.temporary_ttl.unwrap_or(61));
     w.stat("idle_timeout", c.extended.idle_timeout);
     w.stat("watcher_logbuf_size", 262144);
     w.stat("worker_logbuf_size", 65536);
@@ -463,44 +466,49 @@ fn settings(shared: &Shared) -> Snapshot {
     w
 }
 
-/// `stats items`: the log is one class (see docs/architecture.md), so
-/// class 1 carries the whole cache's figures.
+/// `stats items`: per memcached size class, the class memcached would
+/// store each item in (the log itself has no classes; see
+/// docs/architecture.md). The segmented-LRU figures are 0: the log has one
+/// CLOCK-ordered queue, reported as COLD.
 fn items(shared: &Shared) -> Snapshot {
     let now = shared.cache.clock().now();
     let store = shared.cache.stats();
-    let i = &store.items;
     let mut w = Snapshot::new("items:");
-    if i.curr_items > 0 {
-        let id = 1;
-        let evicted_time = if i.evictions > 0 {
-            now.saturating_sub(i.evicted_time)
+    for (i, c) in shared.cache.class_stats().iter().enumerate() {
+        if c.items == 0 {
+            continue;
+        }
+        let id = i + 1;
+        let evicted_time = if c.evicted > 0 {
+            now.saturating_sub(c.evicted_time)
         } else {
             0
         };
         for (name, value) in [
-            ("number", i.curr_items),
+            ("number", c.items),
             ("number_hot", 0),
             ("number_warm", 0),
-            ("number_cold", i.curr_items),
+            ("number_cold", c.items),
             ("age_hot", 0),
             ("age_warm", 0),
             ("age", 0),
-            ("mem_requested", i.bytes),
-            ("evicted", i.evictions),
-            ("evicted_nonzero", 0),
+            ("mem_requested", c.bytes),
+            ("evicted", c.evicted),
+            ("evicted_nonzero", c.evicted_nonzero),
             ("evicted_time", evicted_time as u64),
             ("outofmemory", 0),
             ("tailrepairs", 0),
-            ("reclaimed", i.reclaimed),
-            ("expired_unfetched", i.expired_unfetched),
-            ("evicted_unfetched", i.evicted_unfetched),
-            ("evicted_active", i.evicted_active),
-            ("crawler_reclaimed", i.crawler_reclaimed),
+            ("reclaimed", c.reclaimed),
+            ("expired_unfetched", c.expired_unfetched),
+            ("evicted_unfetched", c.evicted_unfetched),
+            ("evicted_active", c.evicted_active),
+            ("crawler_reclaimed", c.crawler_reclaimed),
             ("crawler_items_checked", 0),
             ("lrutail_reflocked", 0),
             ("moves_to_cold", 0),
             ("moves_to_warm", 0),
-            ("moves_within_lru", i.moved),
+            // The cleaner's moves are not kept per class.
+            ("moves_within_lru", if i == 0 { store.items.moved } else { 0 }),
             ("direct_reclaims", 0),
             ("hits_to_hot", 0),
             ("hits_to_warm", 0),
@@ -513,23 +521,26 @@ fn items(shared: &Shared) -> Snapshot {
     w
 }
 
+/// `stats slabs`: memcached's classes, with the pages memcached would need
+/// for each class's items (the log's memory is `total_malloced`, in
+/// segments shared by every class).
 fn slabs(shared: &Shared) -> Snapshot {
     let mut w = Snapshot::new("");
     let mut active = 0;
-    for (class, size) in shared.cache.classes() {
-        let cs = shared.cache.class_stats(class);
-        if cs.pages == 0 {
+    for (i, c) in shared.cache.class_stats().iter().enumerate() {
+        if c.items == 0 {
             continue;
         }
         active += 1;
-        let id = class as usize + 1;
-        let per_page = cs.chunks_per_page;
-        w.class_stat(id, "chunk_size", size);
+        let id = i + 1;
+        let per_page = c.chunks_per_page;
+        let pages = c.items.div_ceil(per_page);
+        w.class_stat(id, "chunk_size", c.chunk_size);
         w.class_stat(id, "chunks_per_page", per_page);
-        w.class_stat(id, "total_pages", cs.pages);
-        w.class_stat(id, "total_chunks", cs.pages * per_page);
-        w.class_stat(id, "used_chunks", cs.items);
-        w.class_stat(id, "free_chunks", cs.free_chunks);
+        w.class_stat(id, "total_pages", pages);
+        w.class_stat(id, "total_chunks", pages * per_page);
+        w.class_stat(id, "used_chunks", c.items);
+        w.class_stat(id, "free_chunks", pages * per_page - c.items);
         w.class_stat(id, "free_chunks_end", 0u64);
         for name in [
             "get_hits",

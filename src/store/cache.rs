@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::classes::Classes;
 use super::log::{self, Log, Reservation, BINARY_KEY, HDR, STALE};
 use super::stripe::{self, Ctx, ItemView, Stripe, StripeGuard, Value};
 use super::types::{
-    CacheConfig, ClassId, ClassStats, DeltaError, DeltaOptions, DeltaOutcome, PutExtra, StoreError,
+    CacheConfig, ClassStats, DeltaError, DeltaOptions, DeltaOutcome, PutExtra, StoreError,
     StoreMode, StoreOptions, StoreOutcome, StoreStats,
 };
 use crate::clock::Clock;
@@ -49,16 +50,29 @@ pub struct Cache {
     pub(super) log: Log,
     pub(super) clean: Cleaner,
     pub(super) clock: Arc<Clock>,
-    /// Relative time at which a delayed `flush_all` takes effect (0: none).
-    flush_deadline: AtomicU32,
+    /// memcached's `oldest_live`: once the clock reaches it, items last
+    /// accessed at or before it are flushed (0: none).
+    oldest_live: AtomicU32,
+    /// memcached's size classes, for per-class figures.
+    classes: Arc<Classes>,
     pub(super) config: CacheConfig,
 }
 
 impl Cache {
     pub fn new(config: CacheConfig, clock: Arc<Clock>) -> Cache {
         let n = STRIPES;
+        let slab = &config.slab;
+        let classes = Arc::new(Classes::new(
+            slab.min_data,
+            slab.growth_factor,
+            slab.chunk_max,
+            config.use_cas,
+        ));
         let stripes = (0..n)
-            .map(|i| Padded(Mutex::new(Stripe::new(i as u64, n.trailing_zeros()))))
+            .map(|i| {
+                let s = Stripe::new(i as u64, n.trailing_zeros(), classes.clone());
+                Padded(Mutex::new(s))
+            })
             .collect();
         Cache {
             stripes,
@@ -66,7 +80,8 @@ impl Cache {
             log: Log::new(config.memory_limit, config.max_item_size),
             clean: Cleaner::default(),
             clock,
-            flush_deadline: AtomicU32::new(0),
+            oldest_live: AtomicU32::new(0),
+            classes,
             config,
         }
     }
@@ -86,15 +101,11 @@ impl Cache {
 
     pub(super) fn ctx(&self) -> Ctx<'_> {
         let now = self.clock.now();
-        let deadline = self.flush_deadline.load(Ordering::Relaxed);
+        let oldest_live = self.oldest_live.load(Ordering::Relaxed);
         Ctx {
             log: &self.log,
             now,
-            flush_before: if deadline != 0 && now >= deadline {
-                deadline
-            } else {
-                0
-            },
+            oldest_live: if oldest_live <= now { oldest_live } else { 0 },
             use_cas: self.config.use_cas,
         }
     }
@@ -343,13 +354,25 @@ impl Cache {
     }
 
     /// `flush_all`: now, or `delay` seconds from now.
+    ///
+    /// memcached's cliff, second for second: items last accessed at or
+    /// before `oldest_live` are gone once the clock reaches it. With CAS
+    /// that is the second before the flush's (memcached then uses the CAS
+    /// counter for an exact cut; ferrocache unlinks every item at once,
+    /// which is as exact); without CAS (`-C`) it is the flush's own
+    /// second, so an item set in the same second after `flush_all 0` is
+    /// gone too, as memcached's `t/flush-all.t` expects.
     pub fn flush_all(&self, delay: i64) {
+        let at = if delay > 0 {
+            self.clock.expiry(delay)
+        } else {
+            self.clock.now()
+        };
+        let oldest_live = if self.config.use_cas { at - 1 } else { at };
+        self.oldest_live.store(oldest_live, Ordering::Relaxed);
         if delay > 0 {
-            self.flush_deadline
-                .store(self.clock.expiry(delay), Ordering::Relaxed);
             return;
         }
-        self.flush_deadline.store(0, Ordering::Relaxed);
         for i in 0..self.stripes.len() {
             self.lock(i).flush(&self.log);
         }
@@ -386,6 +409,7 @@ impl Cache {
     /// flushed items, and empty segments past a lowered limit.
     pub fn maintain(&self, segments: usize) {
         self.crawl(segments);
+        self.free_empty();
         let mut rounds = 0;
         while self.log.segment_counts().0 > self.log.limit_segments() && rounds < 1 << 16 {
             if !self.clean(true) {
@@ -406,6 +430,8 @@ impl Cache {
             segment_bytes: self.log.segment_bytes() as u64,
             segments_used: used as u64,
             segments_free: free as u64,
+            // A roll that leaves `limit - 1` in use makes the writer clean.
+            segments_spare: free.min(self.log.limit_segments().saturating_sub(used + 2)) as u64,
             live_bytes: self.log.live_bytes() as u64,
             segments_compacted: self.clean.compacted(),
             segments_evicted: self.clean.evicted(),
@@ -430,21 +456,50 @@ impl Cache {
         out
     }
 
-    /// The log as `stats slabs` shows it: one class whose chunks are
-    /// segments.
-    pub fn classes(&self) -> impl Iterator<Item = (ClassId, usize)> + '_ {
-        std::iter::once((0, self.log.segment_bytes()))
+    /// Figures per memcached size class (index `i` is class id `i + 1`):
+    /// the classes memcached would store these items in (`classes.rs`).
+    pub fn class_stats(&self) -> Vec<ClassStats> {
+        let c = &self.classes;
+        let mut out: Vec<ClassStats> = (0..c.len())
+            .map(|i| {
+                let e = c.events(i);
+                ClassStats {
+                    chunk_size: c.size(i) as u64,
+                    chunks_per_page: c.per_page(i) as u64,
+                    evicted: e.evicted.load(Ordering::Relaxed),
+                    evicted_nonzero: e.evicted_nonzero.load(Ordering::Relaxed),
+                    evicted_unfetched: e.evicted_unfetched.load(Ordering::Relaxed),
+                    evicted_active: e.evicted_active.load(Ordering::Relaxed),
+                    reclaimed: e.reclaimed.load(Ordering::Relaxed),
+                    expired_unfetched: e.expired_unfetched.load(Ordering::Relaxed),
+                    crawler_reclaimed: e.crawler_reclaimed.load(Ordering::Relaxed),
+                    evicted_time: e.evicted_time.load(Ordering::Relaxed),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        for i in 0..self.stripes.len() {
+            let s = self.lock(i);
+            for (o, l) in out.iter_mut().zip(s.live.iter()) {
+                o.items += l.items;
+                o.bytes += l.bytes;
+            }
+        }
+        out
     }
 
-    /// The class's segments (pages), items and free segments.
-    pub fn class_stats(&self, _class: ClassId) -> ClassStats {
-        let st = self.stats();
-        ClassStats {
-            pages: st.segments_used,
-            items: st.items.curr_items,
-            free_chunks: st.segments_free,
-            chunks_per_page: 1,
+    /// How many memcached size classes the figures are kept for.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// `stats reset`: zero the event counters (evictions, reclaims, ...)
+    /// and `total_items`; live figures stay.
+    pub fn reset_stats(&self) {
+        for i in 0..self.stripes.len() {
+            self.lock(i).reset_stats();
         }
+        self.classes.reset();
     }
 
     pub fn stripe_count(&self) -> usize {

@@ -49,13 +49,15 @@ impl Cache {
         };
         let end = self.log.settle(victim.seg);
         let half = self.log.segment_bytes() / 2;
+        let now = self.clock.now();
         let mut moved = 0;
         for (h, hdr) in self.log.records(victim.seg, end) {
             if hdr.nkey == 0 {
                 continue; // filler
             }
             let len = hdr.total();
-            let wants_move = victim.compact || (hdr.bits & REF != 0 && moved + len <= half);
+            let keep = hdr.bits & REF != 0 || self.is_temporary(&hdr, now);
+            let wants_move = victim.compact || (keep && moved + len <= half);
             let fate = if wants_move { Fate::Move } else { Fate::Evict };
             match self.clean_record(h, &hdr, fate, !victim.compact) {
                 Ok(n) => moved += n,
@@ -74,6 +76,31 @@ impl Cache {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// Return every sealed segment left with no live record (after deletes,
+    /// expiry or `flush_all`) to the free list, where any size can use it:
+    /// memcached's global page pool.
+    pub(super) fn free_empty(&self) {
+        let _guard = self.clean.lock.lock();
+        while let Some(seg) = self.log.take_empty() {
+            self.log.settle(seg);
+            if self.log.live_in(seg) != 0 {
+                // A record was linked while we looked: clean it another time.
+                self.log.return_victim(seg);
+                break;
+            }
+            self.log.release(seg);
+        }
+    }
+
+    /// An item that will expire within `-o temporary_ttl`: evicting it
+    /// gains little, so it moves like a recently read one.
+    fn is_temporary(&self, hdr: &Header, now: u32) -> bool {
+        match self.config.temporary_ttl {
+            Some(ttl) => hdr.exp != 0 && hdr.exp > now && hdr.exp - now <= ttl,
+            None => false,
+        }
     }
 
     /// The stripe and key hash of the record at `h`, as `Cache::locate`
@@ -149,7 +176,7 @@ impl Cache {
                 if s.holds(hash, h) {
                     let hdr = self.log.header(h);
                     if ctx.is_dead(&hdr) {
-                        s.stats.crawler_reclaimed += 1;
+                        s.count_crawler_reclaim(&hdr);
                         s.reclaim(&self.log, hash, h, &hdr);
                     }
                 }

@@ -557,6 +557,20 @@ impl Log {
         Some(Victim { seg, compact })
     }
 
+    /// Take a sealed segment that holds no live record, if there is one:
+    /// freeing it moves nothing.
+    pub fn take_empty(&self) -> Option<u32> {
+        let mut st = self.state.lock();
+        let live = |s: &u32| self.segs[*s as usize].live.load(Ordering::Relaxed);
+        let pos = st.sealed.iter().position(|s| live(s) == 0)?;
+        st.sealed.remove(pos)
+    }
+
+    /// Bytes of live records in `seg`.
+    pub fn live_in(&self, seg: u32) -> usize {
+        self.segs[seg as usize].live.load(Ordering::Relaxed) as usize
+    }
+
     /// Put a victim that could not be cleaned back where the oldest are.
     pub fn return_victim(&self, seg: u32) {
         self.state.lock().sealed.push_front(seg);

@@ -10,6 +10,7 @@
 //! Modules, leaves first (each imports only those above it):
 //! - `words`: byte access to segment memory (`AtomicU32` words);
 //! - `log`: segments, reservations, the record layout;
+//! - `classes`: memcached's size classes, a frame for per-class figures;
 //! - `stripe`: one stripe's index and counters, and its lock guard;
 //! - `types`: configuration, modes, options, outcomes, figures;
 //! - `cache`: [`Cache`] and its core operations;
@@ -19,6 +20,7 @@
 //! This file only declares them and says what the crate sees.
 
 mod cache;
+mod classes;
 mod clean;
 mod log;
 mod meta;

@@ -10,9 +10,13 @@
 //! index is allocated after unlocking; the guard's `Drop` does both, so no
 //! early return can skip them.
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
 use hashbrown::HashTable;
 use parking_lot::{Mutex, MutexGuard};
 
+use super::classes::{ClassLive, Classes};
 use super::log::{self, Handle, Header, Log, Reservation, FETCHED, REF};
 use super::words::Bytes;
 
@@ -52,15 +56,16 @@ pub struct StripeStats {
 pub struct Ctx<'a> {
     pub log: &'a Log,
     pub now: u32,
-    /// Items last accessed before this relative time are flushed (0: none).
-    pub flush_before: u32,
+    /// Items last accessed at or before this relative time are flushed
+    /// (0: none).
+    pub oldest_live: u32,
     pub use_cas: bool,
 }
 
 impl Ctx<'_> {
     #[inline]
     pub fn is_dead(&self, hdr: &Header) -> bool {
-        (hdr.exp != 0 && hdr.exp <= self.now) || hdr.time < self.flush_before
+        (hdr.exp != 0 && hdr.exp <= self.now) || hdr.time <= self.oldest_live
     }
 }
 
@@ -152,6 +157,9 @@ pub struct Stripe {
     /// Old indexes, dropped after unlocking.
     trash: Vec<Index>,
     pub stats: StripeStats,
+    /// Live items and bytes per memcached size class (see `classes`).
+    classes: Arc<Classes>,
+    pub live: Box<[ClassLive]>,
 }
 
 /// A locked stripe. Dropping it unlocks, then frees what the operation
@@ -216,9 +224,11 @@ fn key_hash(log: &Log, hasher: &ahash::RandomState, h: Handle) -> u64 {
 }
 
 impl Stripe {
-    pub fn new(id: u64, id_bits: u32) -> Stripe {
+    pub fn new(id: u64, id_bits: u32, classes: Arc<Classes>) -> Stripe {
         let index = Index::with_capacity(INITIAL_INDEX);
         Stripe {
+            live: vec![ClassLive::default(); classes.len()].into_boxed_slice(),
+            classes,
             id,
             id_bits,
             index_full: index.capacity(),
@@ -331,6 +341,9 @@ impl Stripe {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.bytes += hdr.total() as u64;
+        let live = &mut self.live[self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes)];
+        live.items += 1;
+        live.bytes += hdr.total() as u64;
         self.check_index();
     }
 
@@ -343,25 +356,46 @@ impl Stripe {
         log.sub_live(h, hdr.total());
         self.stats.curr_items -= 1;
         self.stats.bytes -= hdr.total() as u64;
+        let live = &mut self.live[self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes)];
+        live.items -= 1;
+        live.bytes -= hdr.total() as u64;
+    }
+
+    /// The expiry crawler reclaims `hdr`'s item (then calls [`Stripe::reclaim`]).
+    pub fn count_crawler_reclaim(&mut self, hdr: &Header) {
+        self.stats.crawler_reclaimed += 1;
+        let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
+        ev.crawler_reclaimed.fetch_add(1, Relaxed);
     }
 
     pub fn reclaim(&mut self, log: &Log, hash: u64, h: Handle, hdr: &Header) {
+        let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
         if hdr.bits & FETCHED == 0 {
             self.stats.expired_unfetched += 1;
+            ev.expired_unfetched.fetch_add(1, Relaxed);
         }
         self.stats.reclaimed += 1;
+        ev.reclaimed.fetch_add(1, Relaxed);
         self.unlink(log, hash, h);
     }
 
     pub fn evict(&mut self, log: &Log, hash: u64, h: Handle, hdr: &Header) {
+        let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
         if hdr.bits & FETCHED == 0 {
             self.stats.evicted_unfetched += 1;
+            ev.evicted_unfetched.fetch_add(1, Relaxed);
         }
         if hdr.bits & REF != 0 {
             self.stats.evicted_active += 1;
+            ev.evicted_active.fetch_add(1, Relaxed);
         }
         self.stats.evictions += 1;
         self.stats.evicted_time = hdr.time;
+        ev.evicted.fetch_add(1, Relaxed);
+        if hdr.exp != 0 {
+            ev.evicted_nonzero.fetch_add(1, Relaxed);
+        }
+        ev.evicted_time.store(hdr.time, Relaxed);
         self.unlink(log, hash, h);
     }
 
@@ -454,13 +488,32 @@ impl Stripe {
 
     // ---- whole-stripe operations ---------------------------------------
 
-    /// `flush_all` now: unlink every item.
+    /// `flush_all` now: unlink every item. Their memory is free for reuse
+    /// at once, so each counts as reclaimed (memcached counts a flushed
+    /// item when its memory is taken for a new one).
     pub fn flush(&mut self, log: &Log) {
         for h in self.index.drain() {
-            log.sub_live(h, log.header(h).total());
+            let hdr = log.header(h);
+            log.sub_live(h, hdr.total());
+            let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
+            ev.reclaimed.fetch_add(1, Relaxed);
+            self.stats.reclaimed += 1;
         }
         self.stats.curr_items = 0;
         self.stats.bytes = 0;
+        self.live.fill(ClassLive::default());
+    }
+
+    /// `stats reset`: zero the event counters (not the live figures).
+    pub fn reset_stats(&mut self) {
+        let StripeStats {
+            curr_items, bytes, ..
+        } = self.stats;
+        self.stats = StripeStats {
+            curr_items,
+            bytes,
+            ..StripeStats::default()
+        };
     }
 }
 

@@ -351,3 +351,81 @@ fn churn_at_a_steady_size_rebuilds_instead_of_growing() {
         "index grew to {biggest}"
     );
 }
+
+#[test]
+fn flush_without_cas_also_hides_items_set_in_the_same_second() {
+    // memcached's t/flush-all.t: with -C the cliff is the flush's second.
+    let config = CacheConfig {
+        use_cas: false,
+        ..CacheConfig::default()
+    };
+    let c = Cache::new(config, Arc::new(Clock::new()));
+    c.flush_all(0);
+    set(&c, b"a", b"1");
+    assert!(get(&c, b"a").is_none());
+    c.clock().advance(1);
+    set(&c, b"a", b"1");
+    assert!(get(&c, b"a").is_some());
+    // With CAS the cut is exact: an item set right after the flush lives.
+    let c = cache();
+    c.flush_all(0);
+    set(&c, b"a", b"1");
+    assert!(get(&c, b"a").is_some());
+}
+
+#[test]
+fn figures_per_memcached_size_class() {
+    let c = cache();
+    set(&c, b"key1", &[b'v'; 10]);
+    set(&c, b"key2", &[b'v'; 66_560]);
+    let classes = c.class_stats();
+    assert_eq!(classes[0].items, 1, "class 1 holds the 10-byte value");
+    assert_eq!(classes[30].items, 1, "class 31 holds the 66,560-byte value");
+    assert_eq!(classes.iter().map(|k| k.items).sum::<u64>(), 2);
+    assert_eq!(
+        classes.iter().map(|k| k.bytes).sum::<u64>(),
+        c.stats().items.bytes
+    );
+    c.flush_all(0);
+    let classes = c.class_stats();
+    assert_eq!(classes[30].items, 0);
+    assert_eq!(classes[30].reclaimed, 1, "a flushed item counts as reclaimed");
+    c.reset_stats();
+    assert_eq!(c.class_stats()[30].reclaimed, 0);
+    assert_eq!(c.stats().items.reclaimed, 0);
+}
+
+#[test]
+fn segments_left_empty_return_to_the_free_list() {
+    let c = cache();
+    let value = [b'v'; 100_000];
+    for i in 0..40u32 {
+        set(&c, format!("k{i}").as_bytes(), &value);
+    }
+    assert!(c.stats().segments_used >= 3);
+    c.flush_all(0);
+    c.maintain(0);
+    let st = c.stats();
+    assert_eq!(st.segments_used, 1, "only the head stays in use");
+    assert!(st.segments_free >= 2);
+}
+
+#[test]
+fn temporary_items_are_not_evicted_before_they_expire() {
+    // memcached's temporary LRU (t/lru-maintainer.t): a short-TTL item is
+    // kept while longer-lived ones are evicted around it.
+    let config = CacheConfig {
+        memory_limit: 4 << 20,
+        temporary_ttl: Some(61),
+        ..CacheConfig::default()
+    };
+    let c = Cache::new(config, Arc::new(Clock::new()));
+    let value = [b'B'; 66_560];
+    c.store(StoreMode::Set, b"canary", 0, 30, &value).unwrap();
+    for i in 0..100u32 {
+        c.store(StoreMode::Set, format!("key{i}").as_bytes(), 0, 3600, &value)
+            .unwrap();
+    }
+    assert!(c.stats().items.evictions > 0);
+    assert!(get(&c, b"canary").is_some());
+}

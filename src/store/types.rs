@@ -30,6 +30,10 @@ pub struct CacheConfig {
     pub evictions: bool,
     /// `!-C`.
     pub use_cas: bool,
+    /// Items whose TTL, when the cleaner meets them, is at most this many
+    /// seconds are kept (moved), not evicted: they leave by expiring
+    /// (memcached's temporary LRU).
+    pub temporary_ttl: Option<u32>,
     pub slab: SlabConfig,
 }
 
@@ -40,6 +44,7 @@ impl Default for CacheConfig {
             max_item_size: 1 << 20,
             evictions: true,
             use_cas: true,
+            temporary_ttl: None,
             slab: SlabConfig {
                 min_data: 48,
                 growth_factor: 1.25,
@@ -100,6 +105,10 @@ pub struct StoreStats {
     /// Segments in use (head, sealed) and free.
     pub segments_used: u64,
     pub segments_free: u64,
+    /// Free segments a writer can open before the cleaner must run
+    /// (memcached's global page pool): the free ones less the cleaner's
+    /// reserve.
+    pub segments_spare: u64,
     /// Bytes of linked records.
     pub live_bytes: u64,
     /// Segments the cleaner emptied, by compaction and by eviction.
@@ -110,10 +119,20 @@ pub struct StoreStats {
 /// Per-class figures for `stats slabs` and `stats items`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ClassStats {
-    pub pages: u64,
-    pub items: u64,
-    pub free_chunks: u64,
+    pub chunk_size: u64,
     pub chunks_per_page: u64,
+    /// Live items and the bytes of their records (`mem_requested`).
+    pub items: u64,
+    pub bytes: u64,
+    pub evicted: u64,
+    pub evicted_nonzero: u64,
+    pub evicted_unfetched: u64,
+    pub evicted_active: u64,
+    pub reclaimed: u64,
+    pub expired_unfetched: u64,
+    pub crawler_reclaimed: u64,
+    /// Relative access time of the last evicted item.
+    pub evicted_time: u32,
 }
 
 /// What a read may do besides reading.

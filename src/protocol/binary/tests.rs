@@ -467,12 +467,26 @@ fn refusals() {
         let e = parse(bytes, &LIMITS).expect_err("refused");
         assert_eq!(e.kind, *kind, "{bytes:?}");
         assert_eq!(e.consumed, consumed.unwrap_or(bytes.len()), "{bytes:?}");
-        // Refused as soon as the header is in, whatever the body claims.
-        if bytes.len() >= HEADER_LEN {
+        // Refused as soon as the header is in, whatever the body claims;
+        // a value too large once its key is in too (a refused set removes
+        // the old value, so the key is read; never the value).
+        let refused_at = if *kind == ErrorKind::TooLarge {
+            HEADER_LEN + e.header.extras_len as usize + e.header.key_len as usize
+        } else {
+            HEADER_LEN
+        };
+        if bytes.len() >= refused_at {
             assert_eq!(
-                parse(&bytes[..HEADER_LEN], &LIMITS).map_err(|e| e.kind),
+                parse(&bytes[..refused_at], &LIMITS).map_err(|e| e.kind),
                 Err(*kind)
             );
+            if refused_at > HEADER_LEN {
+                assert!(matches!(
+                    parse(&bytes[..refused_at - 1], &LIMITS),
+                    Ok(Status::Incomplete)
+                ));
+                assert_eq!(e.key(bytes), Some(&b"k"[..]));
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! their outcomes become memcached's binary packets.
 
 use crate::protocol::binary::{
-    op, Command, Error, Request, Response, ResponseStatus as S, StoreKind, NO_CREATE,
+    op, Command, Error, ErrorKind, Request, Response, ResponseStatus as S, StoreKind, NO_CREATE,
 };
 use crate::server::auth::SaslReply;
 use crate::server::exec::{DeltaOp, Exec, Family, Flow, Hit, HitReply, ReadOp, Session, StoreOp};
@@ -19,8 +19,14 @@ fn allowed_before_auth(opcode: u8) -> bool {
     )
 }
 
-/// The reply to a request the binary parser refused.
-pub fn binary_error(e: &Error, ex: &Exec, session: &Session, out: &mut Vec<u8>) -> Flow {
+/// The reply to a request the binary parser refused; `buf` starts with it.
+pub fn binary_error(
+    e: &Error,
+    buf: &[u8],
+    ex: &Exec,
+    session: &Session,
+    out: &mut Vec<u8>,
+) -> Flow {
     let Some(status) = e.status() else {
         return Flow::Close;
     };
@@ -33,6 +39,11 @@ pub fn binary_error(e: &Error, ex: &Exec, session: &Session, out: &mut Vec<u8>) 
     if ex.must_authenticate(session, allowed_before_auth(e.header.opcode)) {
         reply(S::AuthError).write_error(out);
         return Flow::Close;
+    }
+    if e.kind == ErrorKind::TooLarge && matches!(e.header.opcode, op::SET | op::SETQ) {
+        if let Some(key) = e.key(buf) {
+            ex.drop_stale(key);
+        }
     }
     reply(status).write_error(out);
     if e.closes() {

@@ -228,6 +228,8 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
                 );
             }
         }
+        Request::SlabsReassign { classes } => out.extend_from_slice(ex.slabs_reassign(classes)),
+        Request::SlabsAutomove { noreply } => reply(out, noreply, b"OK\r\n"),
         Request::Stats { args } => ex.stats(args, out),
         Request::Meta(req) => return super::meta::meta(req, ex, out),
         Request::ConfigGet { key } => match ex.shared.cluster.encoded() {
