@@ -357,7 +357,8 @@ impl<'a> Exec<'a> {
     /// its order. The log has no pages per class: memory goes to whatever
     /// size is written next, so every class already has the pages of every
     /// other. A request that passes the checks has nothing to move and is
-    /// answered `OK` (`-1`, "any class", included).
+    /// answered `OK`; `-1` ("pick a class with pages to spare") finds none
+    /// and is `BADCLASS`, as from memcached when no class has spare pages.
     pub fn slabs_reassign(&self, classes: Option<(i32, i32)>) -> &'static [u8] {
         let Some((src, dst)) = classes else {
             return b"CLIENT_ERROR bad command line format\r\n";
@@ -367,7 +368,7 @@ impl<'a> Exec<'a> {
         }
         // Class 0 is memcached's global page pool.
         let largest = self.shared.cache.class_count() as i32;
-        if !(-1..=largest).contains(&src) || !(0..=largest).contains(&dst) {
+        if !(0..=largest).contains(&src) || !(0..=largest).contains(&dst) {
             return b"BADCLASS invalid src or dst class id\r\n";
         }
         b"OK\r\n"

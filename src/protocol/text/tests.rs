@@ -656,7 +656,36 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"   \r\n", unknown(5)),
         (b"x\r\n", unknown(3)),
         (b"sets a\r\n", unknown(8)),
-        (b"slabs automove 1\r\n", unknown(18)),
+        // --- slabs (replies checked against memcached 1.6.18) ---
+        (b"slabs automove 1\r\n", done(Request::SlabsAutomove { noreply: false }, 18)),
+        (b"slabs automove 3\r\n", unknown(18)),
+        (
+            b"slabs automove x\r\n",
+            client("bad command line format", 18, false),
+        ),
+        (
+            b"slabs automove x noreply\r\n",
+            client("bad command line format", 26, true),
+        ),
+        (
+            b"slabs automove ratio 0.5\r\n",
+            done(Request::SlabsAutomove { noreply: false }, 26),
+        ),
+        (b"slabs automove ratio\r\n", unknown(22)),
+        (
+            b"slabs reassign 1 2\r\n",
+            done(Request::SlabsReassign { classes: Some((1, 2)) }, 20),
+        ),
+        (
+            b"slabs reassign -1 2\r\n",
+            done(Request::SlabsReassign { classes: Some((-1, 2)) }, 21),
+        ),
+        (
+            b"slabs reassign a b\r\n",
+            done(Request::SlabsReassign { classes: None }, 20),
+        ),
+        (b"slabs reassign 1 2 3\r\n", unknown(22)),
+        (b"slabs\r\n", unknown(7)),
         // Meta commands are parsed by `meta` (see its tests); other
         // two-letter `m` commands are unknown.
         (b"mz a\r\n", unknown(6)),
