@@ -350,10 +350,6 @@ fn general(shared: &Shared) -> Snapshot {
     ] {
         w.stat(name, 0);
     }
-    // ferrocache's own, after memcached's: the hot-key tracker's memory.
-    if let Some(bytes) = hot_keys_memory(shared) {
-        w.stat("hot_keys_bytes", bytes);
-    }
     w
 }
 
@@ -386,6 +382,8 @@ fn hotkeys(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("hot_keys", list.len());
     w.stat("hot_keys_window_secs", format_args!("{window:.1}"));
     w.stat("hot_keys_sample", shared.config.extended.hot_keys_sample);
+    // Kept here, not in `stats`: that group has exactly memcached's fields.
+    w.stat("hot_keys_bytes", hot_keys_memory(shared).unwrap_or(0));
     for (i, k) in list.iter().enumerate() {
         let rank = i + 1;
         w.stat(
