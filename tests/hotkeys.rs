@@ -367,3 +367,89 @@ fn hot_keys_off_and_bounded() {
         .unwrap();
     assert!(bytes > 0 && bytes < 64 << 20, "hot_keys_bytes {bytes}");
 }
+
+/// The Prometheus series: at most N keys, printable label values, and
+/// `promtool check metrics` passes (when promtool is installed).
+#[test]
+fn metrics_list_at_most_n_hot_keys_and_pass_promtool() {
+    if common::is_memcached() {
+        return;
+    }
+    let port = common::free_port();
+    let listen = format!("metrics_listen=127.0.0.1:{port},hot_keys=2,hot_keys_sample=1");
+    let server = TestServer::start(&["-o", &listen]);
+    let metrics = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = server.conn();
+    for key in ["a\"b", "c\\d", "plain", "x"] {
+        c.roundtrip(format!("get {key}\r\n").as_bytes(), b"END\r\n");
+    }
+    c.roundtrip(b"get plain\r\n", b"END\r\n");
+    let mut body = String::new();
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(100));
+        body = http_get_body(metrics);
+        if body.contains("ferrocache_hot_key_miss_ratio{") {
+            break;
+        }
+    }
+    let series: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("ferrocache_hot_key_ops_per_second{"))
+        .collect();
+    let plain = r#"ferrocache_hot_key_ops_per_second{key="plain",op="read"} "#;
+    assert!(series.iter().any(|l| l.starts_with(plain)), "{body}");
+    assert_eq!(series.len(), 4, "two keys, read and write: {series:?}");
+    let miss: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("ferrocache_hot_key_miss_ratio{"))
+        .collect();
+    assert_eq!(miss.len(), 2, "{miss:?}");
+    assert!(body.contains("# TYPE ferrocache_hot_keys_memory_bytes gauge"));
+    for l in body.lines().filter(|l| l.contains("key=\"")) {
+        let value = l.split("key=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert!(
+            value.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'),
+            "label {value:?}"
+        );
+    }
+    if std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped the promtool check: promtool is not installed");
+        return;
+    }
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn http_get_body(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to metrics_listen");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("read the reply");
+    reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
