@@ -196,9 +196,11 @@ fn client(
     }
 }
 
-/// `stats hotkeys` as (key, ops/s, reads, writes, miss share) and the
-/// window in seconds.
-fn hotkeys(c: &mut common::Conn) -> (Vec<(String, f64, f64, f64, f64)>, f64) {
+/// One line of `stats hotkeys`: key, ops/s, reads/s, writes/s, miss share.
+type Listed = (String, f64, f64, f64, f64);
+
+/// `stats hotkeys` and the window in seconds.
+fn hotkeys(c: &mut common::Conn) -> (Vec<Listed>, f64) {
     let stats = c.stats("hotkeys");
     let get = |name: &str| {
         stats
