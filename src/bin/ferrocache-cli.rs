@@ -265,29 +265,14 @@ fn negative(ok: bool) -> u8 {
 }
 
 fn run(mut cli: Cli) -> Result<u8, Failure> {
-    if let Command::Top {
-        once,
-        json,
-        interval,
-        keys,
-    } = cli.command
-    {
-        let interval = Duration::try_from_secs_f64(interval)
+    let mut top_interval = Duration::ZERO;
+    if let Command::Top { interval, .. } = cli.command {
+        top_interval = Duration::try_from_secs_f64(interval)
             .ok()
             .filter(|d| *d >= Duration::from_millis(100))
             .ok_or((EX_USAGE, format!("bad --interval {interval}")))?;
-        // A node that does not answer is shown as down within the frame.
-        cli.timeout = cli.timeout.min(interval.as_secs_f64() * 0.6);
-        let c = client(&cli)?;
-        let opts = top::Top {
-            once,
-            json,
-            interval,
-            keys,
-        };
-        return top::run(c, opts)
-            .map(|_| 0)
-            .map_err(|e| (EX_UNAVAILABLE, format!("top: {e}")));
+        // A node that does not answer shows as down within a frame.
+        cli.timeout = cli.timeout.min(top_interval.as_secs_f64() * 0.6);
     }
     let c = client(&cli)?;
     let out = std::io::stdout();
@@ -352,7 +337,19 @@ fn run(mut cli: Cli) -> Result<u8, Failure> {
             }
             Ok(code)
         }
-        Command::Top { .. } => unreachable!("handled above"),
+        Command::Top {
+            once, json, keys, ..
+        } => {
+            let opts = top::Top {
+                once,
+                json,
+                interval: top_interval,
+                keys,
+            };
+            top::run(c, opts)
+                .map(|_| 0)
+                .map_err(|e| (EX_UNAVAILABLE, format!("top: {e}")))
+        }
         Command::Ring { keys } => {
             for k in &keys {
                 let spec = c.server_for(k.as_bytes()).map_err(fail)?;
