@@ -569,6 +569,12 @@ mod tests {
             }
         }
 
+    }
+
+    proptest! {
+        // 200 000 requests a case: a few cases say enough.
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
         /// The sampler's gaps average `every`.
         #[test]
         fn gaps_average_every(every in 1u32..64) {

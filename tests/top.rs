@@ -303,6 +303,15 @@ fn once_and_json_agree_with_stats() {
         }
     }
     assert_eq!(json.lines().count(), 1, "one frame: {json}");
+    // Well-formed JSON, when a JSON parser is at hand.
+    if let Ok(mut py) = Command::new("python3")
+        .args(["-c", "import json,sys; json.loads(sys.stdin.read())"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    {
+        py.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
+        assert!(py.wait().unwrap().success(), "not JSON: {json}");
+    }
     assert!(
         json.contains(&format!("\"key\":\"{PLANTED}\",\"node\":\"{owner}\"")),
         "{json}"
