@@ -55,6 +55,7 @@ APT_PACKAGES=(
     dpkg-dev             # dpkg-source, which `apt-get source` unpacks with
     perl                 # memcached's t/ suite (Test::More and the other core modules)
     sasl2-bin            # saslpasswd2, for memcached's t/binary-sasl.t
+    tmux                 # a terminal for the `ferrocache-cli top` test
 )
 
 install_apt() {

@@ -241,10 +241,11 @@ def server_flags(threads, mem_mib):
     return ["-U", "0", "-l", "127.0.0.1", "-u", "nobody", "-t", str(threads), "-m", str(mem_mib)]
 
 
-def make_servers(threads, mem_mib, tls=None):
+def make_servers(threads, mem_mib, tls=None, ferro_flags=()):
     flags = server_flags(threads, mem_mib) + (tls.server_flags if tls else [])
     ctx = tls.context if tls else None
-    return [Server("memcached", MEMCACHED, flags, ctx), Server("ferrocache", FERRO, flags, ctx)]
+    return [Server("memcached", MEMCACHED, flags, ctx),
+            Server("ferrocache", FERRO, flags + list(ferro_flags), ctx)]
 
 
 class BenchCerts:
@@ -343,18 +344,18 @@ def med(rows, key):
 
 # ---------------------------------------------------------------- workloads
 
-def throughput_workload(name, title, gen_args, args, use_perf, tls=False):
+def throughput_workload(name, title, gen_args, args, use_perf, tls=False, ferro_flags=()):
     """Both servers up; prefill each; then A B A B measured windows."""
     if tls:
         with BenchCerts() as certs:
             return throughput_workload_on(name, title, gen_args + certs.gen_args, args, use_perf,
                                           certs)
-    return throughput_workload_on(name, title, gen_args, args, use_perf, None)
+    return throughput_workload_on(name, title, gen_args, args, use_perf, None, ferro_flags)
 
 
-def throughput_workload_on(name, title, gen_args, args, use_perf, certs):
+def throughput_workload_on(name, title, gen_args, args, use_perf, certs, ferro_flags=()):
     log(f"{name}: {title}")
-    servers = make_servers(args.threads, args.mem, certs)
+    servers = make_servers(args.threads, args.mem, certs, ferro_flags)
     runs = {s.name: [] for s in servers}
     failed = {}
     try:
@@ -1394,6 +1395,14 @@ def main():
     for name, title, gargs in plan:
         if not only or name in only:
             results["workloads"].append(throughput_workload(name, title, gargs, a, use_perf))
+    # Issue #18's cost: the same two workloads with hot-key tracking off
+    # (it is on by default in text_p16 and text_p1).
+    for name, title, gargs in plan[:2]:
+        off = f"{name}_hotkeys_off"
+        if not only or off in only:
+            results["workloads"].append(throughput_workload(
+                off, title + "; ferrocache -o hot_keys=off", gargs, a, use_perf,
+                ferro_flags=["-o", "hot_keys=off"]))
     if not only or "text_p16_tls" in only:
         results["workloads"].append(throughput_workload(
             "text_p16_tls", "text over TLS (-Z), 50 conns, pipeline 16, 1:10 set:get, "

@@ -47,6 +47,7 @@
 //!   the execution layer, the `stats` report and `/metrics`.
 //! - [`client`]: the client library (ketama ring, pool, failover, TLS).
 //! - [`stats`]: per-thread counters with memcached's names.
+//! - [`hotkeys`]: the hot-key sampler, sketch and window (`stats hotkeys`).
 //! - [`clock`]: the coarse clock and memcached's exptime rules.
 //!
 //! Features: `daemon` (default) is everything; `client` alone builds
@@ -64,6 +65,8 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "daemon")]
 pub mod daemon;
+#[cfg(feature = "daemon")]
+pub mod hotkeys;
 #[cfg(feature = "daemon")]
 pub mod manpage;
 #[cfg(feature = "client")]

@@ -19,6 +19,8 @@ macro_rules! counters {
             /// Per-command latency (not reset by `stats reset`: Prometheus
             /// counters only go up).
             pub latency: Latency,
+            /// This thread's hot-key sampler (`-o hot_keys`; `None`: off).
+            pub hot: Option<crate::hotkeys::Sampler>,
         }
 
         /// Counters summed over threads.
@@ -89,13 +91,32 @@ pub struct Stats {
     pub curr_connections: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
+    /// `-o hot_keys`: each thread samples one request in this many
+    /// (`None`: hot keys are off).
+    pub hot_sample: Option<u32>,
 }
 
 impl Stats {
+    /// Counters whose threads sample hot keys one request in `every`
+    /// (`None`: not at all).
+    pub fn with_hot_keys(every: Option<u32>) -> Stats {
+        Stats {
+            hot_sample: every,
+            ..Stats::default()
+        }
+    }
+
     /// A new thread's counters, counted from now on.
     pub fn register(&self) -> Arc<ThreadStats> {
-        let t = Arc::new(ThreadStats::default());
-        self.threads.lock().push(t.clone());
+        let mut threads = self.threads.lock();
+        let seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(threads.len() as u64 + 1);
+        let t = Arc::new(ThreadStats {
+            hot: self.hot_sample.map(|every| {
+                crate::hotkeys::Sampler::new(every, crate::hotkeys::SKETCH_CAPACITY, seed)
+            }),
+            ..ThreadStats::default()
+        });
+        threads.push(t.clone());
         t
     }
 

@@ -582,7 +582,7 @@ fn cli(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
 #[test]
 fn cli_help_on_every_subcommand() {
     for sub in [
-        "get", "set", "delete", "incr", "decr", "touch", "flush", "stats", "ring",
+        "get", "set", "delete", "incr", "decr", "touch", "flush", "stats", "ring", "top",
     ] {
         let (code, out, _) = cli(&[sub, "--help"], None);
         assert_eq!(code, 0, "{sub}");

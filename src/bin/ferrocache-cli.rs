@@ -15,6 +15,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+#[path = "cli/top.rs"]
+mod top;
 use ferrocache::client::{Client, Distribution, Error, Options, ServerSpec, TlsConfig};
 
 const EX_NEGATIVE: u8 = 1;
@@ -150,6 +153,23 @@ enum Command {
         #[arg(required = true)]
         keys: Vec<String>,
     },
+    /// A live view of every server: ops/s, hit ratio, connections, memory,
+    /// evictions/s, bytes/s, and the hottest keys across the ring (from
+    /// ferrocache's `stats hotkeys`). `q` quits.
+    Top {
+        /// Print one frame (two polls, `--interval` apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Print frames as JSON, one object per line.
+        #[arg(long)]
+        json: bool,
+        /// Seconds between frames.
+        #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+        interval: f64,
+        /// Hot keys shown.
+        #[arg(long, default_value_t = 20)]
+        keys: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -244,7 +264,16 @@ fn negative(ok: bool) -> u8 {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, Failure> {
+fn run(mut cli: Cli) -> Result<u8, Failure> {
+    let mut top_interval = Duration::ZERO;
+    if let Command::Top { interval, .. } = cli.command {
+        top_interval = Duration::try_from_secs_f64(interval)
+            .ok()
+            .filter(|d| *d >= Duration::from_millis(100))
+            .ok_or((EX_USAGE, format!("bad --interval {interval}")))?;
+        // A node that does not answer shows as down within a frame.
+        cli.timeout = cli.timeout.min(top_interval.as_secs_f64() * 0.6);
+    }
     let c = client(&cli)?;
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -307,6 +336,19 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 }
             }
             Ok(code)
+        }
+        Command::Top {
+            once, json, keys, ..
+        } => {
+            let opts = top::Top {
+                once,
+                json,
+                interval: top_interval,
+                keys,
+            };
+            top::run(c, opts)
+                .map(|_| 0)
+                .map_err(|e| (EX_UNAVAILABLE, format!("top: {e}")))
         }
         Command::Ring { keys } => {
             for k in &keys {

@@ -144,6 +144,12 @@ pub struct Extended {
     /// `metrics_listen` (ferrocache extension): `ADDR:PORT` of the
     /// Prometheus `/metrics` endpoint.
     pub metrics_listen: Option<String>,
+    /// `hot_keys` (ferrocache extension): keys `stats hotkeys` lists;
+    /// 0 = hot-key tracking off. Default [`crate::hotkeys::DEFAULT_TOP`].
+    pub hot_keys: usize,
+    /// `hot_keys_sample` (ferrocache extension): one request in this many
+    /// is sampled. Default [`crate::hotkeys::DEFAULT_SAMPLE`].
+    pub hot_keys_sample: u32,
 }
 
 impl Default for Extended {
@@ -172,6 +178,8 @@ impl Default for Extended {
             cluster_config: None,
             shutdown_timeout: 10,
             metrics_listen: None,
+            hot_keys: crate::hotkeys::DEFAULT_TOP,
+            hot_keys_sample: crate::hotkeys::DEFAULT_SAMPLE,
         }
     }
 }

@@ -221,6 +221,16 @@ pub const SUBOPTIONS: &[SubOption] = &[
         SubKind::Str,
         Used("ADDR:PORT of the Prometheus /metrics listener (ferrocache)"),
     ),
+    sub(
+        "hot_keys",
+        SubKind::Str,
+        Used("off, or how many hot keys `stats hotkeys` lists (ferrocache)"),
+    ),
+    sub(
+        "hot_keys_sample",
+        SubKind::Uint,
+        Used("sample one request in N for hot keys (ferrocache)"),
+    ),
 ];
 
 /// The sub-option named `key`.
@@ -284,6 +294,28 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
                 "temporary_ttl" => ext.temporary_ttl = Some(uint().min(u32::MAX as u64) as u32),
                 "shutdown_timeout" => ext.shutdown_timeout = uint(),
                 "metrics_listen" => ext.metrics_listen = string(),
+                "hot_keys" => {
+                    let v = need(value)?;
+                    ext.hot_keys = match v.as_str() {
+                        "off" | "0" => 0,
+                        v => match v.parse::<usize>() {
+                            Ok(n) if (1..=crate::hotkeys::MAX_TOP).contains(&n) => n,
+                            _ => {
+                                return Err(bad(format!(
+                                    "invalid value '{v}': expected off or 1-{}",
+                                    crate::hotkeys::MAX_TOP
+                                )))
+                            }
+                        },
+                    };
+                }
+                "hot_keys_sample" => {
+                    let n = uint();
+                    if !(1..=1_000_000).contains(&n) {
+                        return Err(bad(format!("invalid value '{n}': expected 1-1000000")));
+                    }
+                    ext.hot_keys_sample = n as u32;
+                }
                 "hashpower" => {
                     let n = uint();
                     if n < 12 {

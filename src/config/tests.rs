@@ -180,6 +180,13 @@ fn table_of_good_invocations() {
         (&["-o", "idle_timeout=30"], |c| {
             c.extended.idle_timeout == 30
         }),
+        (&["-o", "hot_keys=off"], |c| c.extended.hot_keys == 0),
+        (&["-o", "hot_keys=50,hot_keys_sample=4"], |c| {
+            c.extended.hot_keys == 50 && c.extended.hot_keys_sample == 4
+        }),
+        (&[], |c| {
+            c.extended.hot_keys == 20 && c.extended.hot_keys_sample == 16
+        }),
         (&["-o", "hashpower=20,idle_timeout=5"], |c| {
             c.extended.hashpower == Some(20) && c.extended.idle_timeout == 5
         }),
@@ -349,6 +356,12 @@ fn table_of_errors() {
             "idle_timeout: invalid value '-1'",
         ),
         (&["-o", "idle_timeout"], "Missing idle_timeout argument"),
+        (&["-o", "hot_keys=1001"], "hot_keys: invalid value '1001'"),
+        (&["-o", "hot_keys=many"], "hot_keys: invalid value 'many'"),
+        (
+            &["-o", "hot_keys_sample=0"],
+            "hot_keys_sample: invalid value '0'",
+        ),
         (
             &["-o", "hashpower=11"],
             "Initial hashtable multiplier of 11 is too low",
@@ -484,6 +497,7 @@ fn every_memcached_suboption_is_accepted() {
             (&"hot_lru_pct", _) | (&"warm_lru_pct", _) => format!("{name}=20"),
             (&"slab_automove_ratio", _) => "slab_automove_ratio=0.5".to_string(),
             (&"slab_chunk_max", _) => "slab_chunk_max=524288".to_string(),
+            (&"hot_keys", _) => "hot_keys=off".to_string(),
             (n, SubKind::Uint) if n.starts_with("ssl_") => format!("{n}=16"),
             (&"ssl_verify_mode", _) | (&"ssl_min_version", _) => format!("{name}=1"),
             (_, SubKind::Flag) | (_, SubKind::OptUint) | (_, SubKind::OptStr) => name.to_string(),

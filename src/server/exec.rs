@@ -13,6 +13,7 @@
 
 use super::auth::{AsciiAuth, SaslReply};
 use super::shared::Shared;
+use crate::hotkeys::Op as HotOp;
 use crate::stats::ThreadStats;
 use crate::store::{
     Bytes, DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, ItemView, Pinned,
@@ -168,6 +169,21 @@ impl<'a> Exec<'a> {
         Exec { shared, stats }
     }
 
+    // ---- hot keys (`-o hot_keys`) --------------------------------------
+
+    /// The hot-key hook, called once per keyed operation: nothing but an
+    /// `Option` test when tracking is off, a check of this worker's own
+    /// countdown when it is on; one request in `-o hot_keys_sample` goes
+    /// to the worker's own sketch (`crate::hotkeys`).
+    #[inline]
+    fn sample_hot(&self, key: &[u8], op: HotOp) {
+        if let Some(hot) = &self.stats.hot {
+            if hot.due() {
+                hot.record(key, op);
+            }
+        }
+    }
+
     // ---- the auth gate -------------------------------------------------
 
     /// Whether a request must be refused because the connection has not
@@ -227,6 +243,7 @@ impl<'a> Exec<'a> {
     /// to `out`. False on a miss, with nothing appended.
     pub fn read<R: HitReply>(&self, key: &[u8], op: ReadOp, reply: &R, out: &mut Vec<u8>) -> bool {
         let found = self.lookup(key, op, reply, out);
+        self.sample_hot(key, HotOp::Read { miss: !found });
         let s = self.stats;
         let count = |hits, misses| ThreadStats::incr(if found { hits } else { misses });
         match op {
@@ -322,6 +339,7 @@ impl<'a> Exec<'a> {
     /// rule.
     pub fn store(&self, op: &StoreOp) -> Result<StoreOutcome, StoreError> {
         let s = self.stats;
+        self.sample_hot(op.key, HotOp::Write);
         ThreadStats::incr(&s.cmd_set);
         let result = match op.value {
             Some(value) => self
@@ -384,6 +402,7 @@ impl<'a> Exec<'a> {
     /// A delete, with meta's options or without.
     pub fn delete(&self, key: &[u8], opts: &DeleteOptions, family: Family) -> DeleteOutcome {
         let s = self.stats;
+        self.sample_hot(key, HotOp::Write);
         let outcome = self.shared.cache.delete_with(key, opts);
         match outcome {
             // An invalidation or a value drop is not a delete hit.
@@ -402,6 +421,7 @@ impl<'a> Exec<'a> {
     /// incr/decr and their hit and miss counters.
     pub fn delta(&self, op: &DeltaOp) -> Result<DeltaOutcome, DeltaError> {
         let s = self.stats;
+        self.sample_hot(op.key, HotOp::Write);
         let (hits, misses) = if op.incr {
             (&s.incr_hits, &s.incr_misses)
         } else {
@@ -428,6 +448,7 @@ impl<'a> Exec<'a> {
     pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
         ThreadStats::incr(&self.stats.cmd_touch);
         let found = self.shared.cache.touch(key, exptime);
+        self.sample_hot(key, HotOp::Read { miss: !found });
         ThreadStats::incr(if found {
             &self.stats.touch_hits
         } else {

@@ -576,7 +576,44 @@ pub fn render(shared: &Shared) -> String {
     }
 
     latency(&mut e, shared);
+    hot_keys(&mut e, shared);
     e.out
+}
+
+/// `-o hot_keys`: at most N keys (URI-encoded, so every label value is
+/// printable ASCII), their estimated rates and miss share, and the
+/// tracker's memory.
+fn hot_keys(e: &mut Exposition, shared: &Shared) {
+    let (Some((list, _)), Some(bytes)) = (report::hottest(shared), report::hot_keys_memory(shared))
+    else {
+        return;
+    };
+    let name = "ferrocache_hot_keys_memory_bytes";
+    e.family(name, "gauge", "Memory held by the hot-key tracker.");
+    e.sample(name, &[], bytes as f64);
+    let keys: Vec<String> = list
+        .iter()
+        .map(|k| crate::hotkeys::uri_encode(&k.key))
+        .collect();
+    let name = "ferrocache_hot_key_ops_per_second";
+    e.family(
+        name,
+        "gauge",
+        "Estimated requests per second of the hottest keys (sampled), by operation.",
+    );
+    for (k, key) in list.iter().zip(&keys) {
+        e.sample(name, &[("key", key), ("op", "read")], k.reads);
+        e.sample(name, &[("key", key), ("op", "write")], k.writes);
+    }
+    let name = "ferrocache_hot_key_miss_ratio";
+    e.family(
+        name,
+        "gauge",
+        "Share of the hottest keys' reads that missed.",
+    );
+    for (k, key) in list.iter().zip(&keys) {
+        e.sample(name, &[("key", key)], k.miss_share);
+    }
 }
 
 fn labelled_by_class(

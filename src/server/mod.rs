@@ -160,8 +160,16 @@ impl Server {
             cluster,
             tls,
             cache,
+            stats: Stats::with_hot_keys(
+                (config.extended.hot_keys > 0).then_some(config.extended.hot_keys_sample),
+            ),
+            hot: (config.extended.hot_keys > 0).then(|| {
+                Mutex::new(crate::hotkeys::Tracker::new(
+                    config.extended.hot_keys,
+                    config.extended.hot_keys_sample,
+                ))
+            }),
             config,
-            stats: Stats::default(),
             limits,
             max_request,
             tcp_port,
@@ -472,15 +480,33 @@ impl Acceptor {
     }
 }
 
+/// Drain every thread's hot-key samples of the last `secs` into the window
+/// (each sampler's lock is held only while it is drained).
+fn merge_hot_keys(shared: &Shared, hot: &Mutex<crate::hotkeys::Tracker>, secs: f64) {
+    let mut samples = Vec::new();
+    for t in shared.stats.latencies() {
+        if let Some(s) = &t.hot {
+            samples.extend(s.drain());
+        }
+    }
+    hot.lock().merge(secs, samples);
+}
+
 /// Keeps the clock current and runs the store's background work.
 fn maintain(shared: &Shared) {
     let clock = shared.cache.clock();
     let mut ticks = 0u64;
+    let mut merged = std::time::Instant::now();
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         clock.tick();
         ticks += 1;
         if ticks % 10 == 0 {
+            if let Some(hot) = &shared.hot {
+                let secs = merged.elapsed().as_secs_f64();
+                merged = std::time::Instant::now();
+                merge_hot_keys(shared, hot, secs);
+            }
             shared.cache.maintain(4);
             // Certificates replaced on disk take effect without a command.
             if let Some(tls) = &shared.tls {

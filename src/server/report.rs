@@ -182,6 +182,7 @@ pub fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>) {
             return w.end();
         }
         Some(b"conns") => return conns(shared, out),
+        Some(b"hotkeys") => return hotkeys(shared, out),
         Some(b"reset") => {
             shared.stats.reset();
             shared.cache.reset_stats();
@@ -353,6 +354,64 @@ fn general(shared: &Shared) -> Snapshot {
         w.stat(name, 0);
     }
     w
+}
+
+/// Bytes the hot-key tracker holds (every thread's sketch and the window);
+/// `None` when `-o hot_keys=off`.
+pub fn hot_keys_memory(shared: &Shared) -> Option<usize> {
+    let tracker = shared.hot.as_ref()?.lock().memory();
+    let samplers: usize = (shared.stats.latencies().iter())
+        .filter_map(|t| t.hot.as_ref().map(|s| s.memory()))
+        .sum();
+    Some(tracker + samplers)
+}
+
+/// The hottest keys and the seconds their rates cover (`None`: tracking
+/// is off).
+pub fn hottest(shared: &Shared) -> Option<(Vec<crate::hotkeys::HotKey>, f64)> {
+    let tracker = shared.hot.as_ref()?.lock();
+    Some((tracker.hottest(), tracker.window_secs()))
+}
+
+/// `stats hotkeys` (ferrocache): rank, URI-encoded key, estimated ops/s,
+/// its read/write split and the share of reads that missed, in
+/// `STAT hotkey:<rank>:<field> <value>` lines (the shape of `stats items`).
+fn hotkeys(shared: &Shared, out: &mut Vec<u8>) {
+    let mut w = StatWriter::new(out);
+    let Some((list, window)) = hottest(shared) else {
+        w.stat("hot_keys", "off");
+        return w.end();
+    };
+    w.stat("hot_keys", list.len());
+    w.stat("hot_keys_window_secs", format_args!("{window:.1}"));
+    w.stat("hot_keys_sample", shared.config.extended.hot_keys_sample);
+    // Kept here, not in `stats`: that group has exactly memcached's fields.
+    w.stat("hot_keys_bytes", hot_keys_memory(shared).unwrap_or(0));
+    for (i, k) in list.iter().enumerate() {
+        let rank = i + 1;
+        w.stat(
+            format_args!("hotkey:{rank}:key"),
+            crate::hotkeys::uri_encode(&k.key),
+        );
+        w.stat(
+            format_args!("hotkey:{rank}:ops"),
+            format_args!("{:.1}", k.ops),
+        );
+        w.stat(
+            format_args!("hotkey:{rank}:reads"),
+            format_args!("{:.1}", k.reads),
+        );
+        w.stat(
+            format_args!("hotkey:{rank}:writes"),
+            format_args!("{:.1}", k.writes),
+        );
+        w.stat(
+            format_args!("hotkey:{rank}:miss_share"),
+            format_args!("{:.3}", k.miss_share),
+        );
+        w.stat(format_args!("hotkey:{rank}:samples"), k.samples);
+    }
+    w.end();
 }
 
 fn settings(shared: &Shared) -> Snapshot {

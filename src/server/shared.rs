@@ -26,6 +26,9 @@ pub struct Shared {
     pub cache: Cache,
     pub config: Config,
     pub stats: Stats,
+    /// `-o hot_keys`: every thread's samples over the last seconds
+    /// (`None`: off). Only the maintenance thread and `stats hotkeys` lock it.
+    pub hot: Option<Mutex<crate::hotkeys::Tracker>>,
     pub limits: text::Limits,
     /// Largest read buffer a connection may need (one request).
     pub max_request: usize,
