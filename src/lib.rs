@@ -48,6 +48,7 @@
 //! - [`client`]: the client library (ketama ring, pool, failover, TLS).
 //! - [`stats`]: per-thread counters with memcached's names.
 //! - [`clock`]: the coarse clock and memcached's exptime rules.
+//! - [`persist`]: snapshot files of the cache (warm restart, `-e`).
 //!
 //! Features: `daemon` (default) is everything; `client` alone builds
 //! [`protocol`] and `client` without the daemon's dependencies.
@@ -68,6 +69,8 @@ pub mod daemon;
 pub mod manpage;
 #[cfg(feature = "client")]
 mod pem;
+#[cfg(feature = "daemon")]
+pub mod persist;
 pub mod protocol;
 #[cfg(feature = "daemon")]
 pub mod server;

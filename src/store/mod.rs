@@ -14,7 +14,9 @@
 //! - `types`: configuration, modes, options, outcomes, figures;
 //! - `cache`: [`Cache`] and its core operations;
 //! - `meta` and `clean`: more of `Cache` (meta operations; eviction,
-//!   compaction and the expiry crawler).
+//!   compaction and the expiry crawler);
+//! - `walk`: every live item out and items back in with their own fields
+//!   (snapshots, `-e`).
 //!
 //! This file only declares them and says what the crate sees.
 
@@ -24,6 +26,7 @@ mod log;
 mod meta;
 mod stripe;
 mod types;
+mod walk;
 mod words;
 
 pub use cache::Cache;
@@ -34,6 +37,7 @@ pub use types::{
     DeltaOptions, DeltaOutcome, ItemInfo, ReadOptions, ReadState, SlabConfig, StoreError,
     StoreMode, StoreOptions, StoreOutcome, StoreStats,
 };
+pub use walk::{ItemCopy, MAX_KEY};
 pub use words::Bytes;
 
 #[cfg(test)]
