@@ -125,6 +125,7 @@ fn main() -> ExitCode {
         }
     };
     let shared = handle.shared().clone();
+    let after_stop = shared.clone();
     let notifier = spawn_notifier(shared.clone(), handle.addrs().len());
     if let Some(mut signals) = signals {
         let _ = std::thread::Builder::new()
@@ -141,19 +142,38 @@ fn main() -> ExitCode {
                         continue;
                     }
                     log::info!("signal {sig}: shutting down");
+                    // memcached: SIGUSR1 is the graceful stop, which saves
+                    // the cache when -e names a file.
+                    if sig == SIGUSR1 {
+                        shared.persist.request_save();
+                    }
                     shared.shutdown();
                     break;
                 }
             });
     }
     handle.join();
+    // Every worker has answered and stopped: the walk sees the final cache.
+    let mut code = ExitCode::SUCCESS;
+    if let Some(path) = after_stop.config.memory_file.as_deref() {
+        if after_stop.persist.save_requested() {
+            let cache = &after_stop.cache;
+            if after_stop
+                .persist
+                .save_at_stop(cache, path, cache.hash_power())
+                .is_err()
+            {
+                code = ExitCode::from(EXIT_OSERR);
+            }
+        }
+    }
     if let Some(n) = notifier {
         let _ = n.join();
     }
     if let Some(path) = &pidfile {
         let _ = std::fs::remove_file(path);
     }
-    ExitCode::SUCCESS
+    code
 }
 
 /// `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.

@@ -31,7 +31,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use crate::store::{Cache, ItemCopy, StoreError, MAX_KEY};
 
@@ -62,6 +65,7 @@ pub enum State {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub items: u64,
+    /// Bytes of the file.
     pub bytes: u64,
     /// Items dropped on load: expired while the daemon was down.
     pub expired: u64,
@@ -109,6 +113,21 @@ impl std::fmt::Display for LoadError {
                 "already loaded once (values deleted since may be in it); \
                  -o snapshot_load_unclean loads it anyway"
             ),
+        }
+    }
+}
+
+impl LoadError {
+    /// One word for `stats`.
+    pub fn token(&self) -> &'static str {
+        match self {
+            LoadError::Missing => "missing",
+            LoadError::Io(_) => "io_error",
+            LoadError::Empty => "empty",
+            LoadError::BadMagic | LoadError::Checksum(_) | LoadError::Malformed(_) => "corrupt",
+            LoadError::FutureVersion(_) | LoadError::BadVersion(_) => "version",
+            LoadError::Truncated(_) => "truncated",
+            LoadError::AlreadyLoaded => "already_loaded",
         }
     }
 }
@@ -225,7 +244,6 @@ fn write_to(cache: &Cache, tmp: &Path, hash_power: u32) -> io::Result<Report> {
                 failed = Some(e);
                 return false;
             }
-            report.bytes += buf.len() as u64;
             sections += 1;
             buf.clear();
             count = 0;
@@ -237,7 +255,6 @@ fn write_to(cache: &Cache, tmp: &Path, hash_power: u32) -> io::Result<Report> {
     }
     if count > 0 {
         write_section(&mut w, TAG_ITEMS, count, &buf)?;
-        report.bytes += buf.len() as u64;
         sections += 1;
     }
     let mut end = [0u8; 16];
@@ -246,6 +263,7 @@ fn write_to(cache: &Cache, tmp: &Path, hash_power: u32) -> io::Result<Report> {
     write_section(&mut w, TAG_END, 0, &end)?;
     let file = w.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
+    report.bytes = file.metadata()?.len();
     Ok(report)
 }
 
@@ -432,10 +450,7 @@ fn load_from(
             };
             item.time = (atime - epoch).clamp(0, now as i64) as u32;
             match cache.load_item(&item) {
-                Ok(()) => {
-                    loaded.report.items += 1;
-                    loaded.report.bytes += (nkey + vlen) as u64;
-                }
+                Ok(()) => loaded.report.items += 1,
                 Err(StoreError::TooLarge | StoreError::OutOfMemory) => {
                     loaded.report.skipped += 1;
                 }
@@ -449,6 +464,7 @@ fn load_from(
     }
     cache.raise_cas_floor(max_cas);
     loaded.written_at = written_at;
+    loaded.report.bytes = size;
     Ok(loaded)
 }
 
@@ -457,6 +473,97 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8], what: &'static str) -> Result<(
         io::ErrorKind::UnexpectedEof => LoadError::Truncated(what),
         _ => LoadError::Io(e),
     })
+}
+
+/// The last load or save, for `stats`.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Unix time it finished.
+    pub at: i64,
+    pub report: Report,
+    /// `ok`, or a [`LoadError::token`] / `io_error`.
+    pub result: &'static str,
+}
+
+/// The daemon's side of `-e`: whether the stop under way saves, and what
+/// the last load and save did.
+#[derive(Debug, Default)]
+pub struct Status {
+    save_on_stop: AtomicBool,
+    pub last_load: Mutex<Option<Outcome>>,
+    pub last_save: Mutex<Option<Outcome>>,
+}
+
+impl Status {
+    /// SIGUSR1 or `shutdown graceful`: the stop that follows saves (`-e`).
+    pub fn request_save(&self) {
+        self.save_on_stop.store(true, Ordering::Release);
+    }
+
+    pub fn save_requested(&self) -> bool {
+        self.save_on_stop.load(Ordering::Acquire)
+    }
+
+    /// Load `path` at start-up, before any port opens: log one line with
+    /// the outcome, mark a loaded file, and return `stats`' hash power.
+    pub fn load_at_start(&self, cache: &Cache, path: &Path, opts: LoadOptions) -> Option<u32> {
+        let shown = path.display();
+        let at = cache.clock().unix_now();
+        match load(cache, path, opts) {
+            Ok(loaded) => {
+                let r = &loaded.report;
+                log::warn!(
+                    "warm restart: loaded {} items ({} bytes) from {shown} in {} ms; \
+                     dropped {} expired, {} that did not fit",
+                    r.items,
+                    r.bytes,
+                    r.micros / 1000,
+                    r.expired,
+                    r.skipped
+                );
+                if let Err(e) = mark_loaded(path, loaded.written_at, loaded.hash_power) {
+                    log::error!("warm restart: cannot mark {shown} as loaded: {e}");
+                }
+                *self.last_load.lock() = Some(Outcome {
+                    at,
+                    report: loaded.report,
+                    result: "ok",
+                });
+                Some(loaded.hash_power)
+            }
+            Err(e) => {
+                log::warn!("warm restart: not loading {shown}: {e}; starting with an empty cache");
+                *self.last_load.lock() = Some(Outcome {
+                    at,
+                    report: Report::default(),
+                    result: e.token(),
+                });
+                None
+            }
+        }
+    }
+
+    /// Save at the end of a graceful stop; logs the outcome.
+    pub fn save_at_stop(&self, cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> {
+        let shown = path.display();
+        log::warn!("warm restart: saving the cache to {shown}");
+        let result = write(cache, path, hash_power);
+        match &result {
+            Ok(r) => log::warn!(
+                "warm restart: saved {} items ({} bytes) to {shown} in {} ms",
+                r.items,
+                r.bytes,
+                r.micros / 1000
+            ),
+            Err(e) => log::error!("warm restart: saving to {shown} failed: {e}"),
+        }
+        *self.last_save.lock() = Some(Outcome {
+            at: cache.clock().unix_now(),
+            report: result.as_ref().cloned().unwrap_or_default(),
+            result: if result.is_ok() { "ok" } else { "io_error" },
+        });
+        result
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,9 @@ pub struct Extended {
     /// `cluster_config` (ferrocache extension): the node list served to
     /// `config get cluster` (ElastiCache auto-discovery), reread on SIGHUP.
     pub cluster_config: Option<PathBuf>,
+    /// `snapshot_load_unclean` (ferrocache extension): load a `-e` file
+    /// even if a daemon loaded it before and may have served since.
+    pub snapshot_load_unclean: bool,
     /// `shutdown_timeout` (ferrocache extension): seconds to drain
     /// connections on shutdown. Default 10.
     pub shutdown_timeout: u64,
@@ -166,6 +169,7 @@ impl Default for Extended {
             sasl_pwdb: None,
             sasl_mech_list: None,
             cluster_config: None,
+            snapshot_load_unclean: false,
             shutdown_timeout: 10,
             metrics_listen: None,
         }
@@ -244,7 +248,8 @@ pub struct Config {
     pub auth_file: Option<PathBuf>,
     /// `-Z`: TLS.
     pub tls: bool,
-    /// `-e`: mmap'd memory file (restartable cache).
+    /// `-e`: the snapshot file of a warm restart: written on SIGUSR1 or
+    /// `shutdown graceful`, loaded at start (`crate::persist`).
     pub memory_file: Option<PathBuf>,
     /// `-N`: number of NAPI ids.
     pub napi_ids: Option<u32>,
@@ -349,9 +354,7 @@ impl Config {
         if self.sasl && self.udp_port != 0 {
             return Some("-S/--enable-sasl cannot be used with UDP (-U); use -U 0".into());
         }
-        let flag = if self.memory_file.is_some() {
-            "-e/--memory-file"
-        } else if self.enable_largepages {
+        let flag = if self.enable_largepages {
             "-L/--enable-largepages"
         } else if self.napi_ids.is_some() {
             "-N/--napi-ids"

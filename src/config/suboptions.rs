@@ -208,6 +208,11 @@ pub const SUBOPTIONS: &[SubOption] = &[
         Used("nodes for `config get cluster`, reread on SIGHUP (ferrocache)"),
     ),
     sub(
+        "snapshot_load_unclean",
+        SubKind::Flag,
+        Used("load a -e file a daemon already loaded (ferrocache)"),
+    ),
+    sub(
         "shutdown_timeout",
         SubKind::Uint,
         Used("seconds to drain connections on shutdown, default 10 (ferrocache)"),
@@ -278,6 +283,7 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
             match key {
                 "idle_timeout" => ext.idle_timeout = uint(),
                 "shutdown_timeout" => ext.shutdown_timeout = uint(),
+                "snapshot_load_unclean" => ext.snapshot_load_unclean = true,
                 "metrics_listen" => ext.metrics_listen = string(),
                 "hashpower" => {
                     let n = uint();

@@ -79,6 +79,15 @@ impl Server {
     /// activation) instead of binding `-l`/`-p`/`-s` when it is not empty.
     pub fn bind_with(config: Config, inherited: Vec<Inherited>) -> io::Result<Server> {
         let cache = Cache::new(cache_config(&config), Arc::new(Clock::new()));
+        // A warm restart loads before any port opens (and READY=1).
+        let persist = crate::persist::Status::default();
+        if let Some(path) = &config.memory_file {
+            let unclean = config.extended.snapshot_load_unclean;
+            let opts = crate::persist::LoadOptions { unclean };
+            if let Some(p) = persist.load_at_start(&cache, path, opts) {
+                cache.raise_hash_power(p);
+            }
+        }
         let mut listeners = Vec::new();
         let mut tcp_port = 0;
         let activated = !inherited.is_empty();
@@ -158,6 +167,7 @@ impl Server {
             metrics_on: metrics.is_some(),
             read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
             cluster,
+            persist,
             tls,
             cache,
             config,

@@ -19,6 +19,9 @@ use crate::clock::Clock;
 /// rarely wait for each other. Memory does not depend on it.
 const STRIPES: usize = 256;
 
+/// memcached's starting `hash_power_level` (`-o hashpower` default).
+const HASH_POWER_START: u32 = 16;
+
 /// The cleaner's lock (which also holds the crawler's position) and its
 /// counters.
 #[derive(Default)]
@@ -51,6 +54,9 @@ pub struct Cache {
     pub(super) clock: Arc<Clock>,
     /// Relative time at which a delayed `flush_all` takes effect (0: none).
     flush_deadline: AtomicU32,
+    /// memcached's `hash_power_level`, which `stats` reports: log2 of the
+    /// table it would have grown to for the most items held so far.
+    hash_power: AtomicU32,
     pub(super) config: CacheConfig,
 }
 
@@ -67,6 +73,7 @@ impl Cache {
             clean: Cleaner::default(),
             clock,
             flush_deadline: AtomicU32::new(0),
+            hash_power: AtomicU32::new(HASH_POWER_START),
             config,
         }
     }
@@ -386,6 +393,14 @@ impl Cache {
     /// flushed items, and empty segments past a lowered limit.
     pub fn maintain(&self, segments: usize) {
         self.crawl(segments);
+        // memcached grows its table past 1.5 items per bucket, and never
+        // shrinks it.
+        let items = self.stats().items.curr_items;
+        let mut p = self.hash_power();
+        while p < 32 && items > (3u64 << p) / 2 {
+            p += 1;
+        }
+        self.raise_hash_power(p);
         let mut rounds = 0;
         while self.log.segment_counts().0 > self.log.limit_segments() && rounds < 1 << 16 {
             if !self.clean(true) {
@@ -445,6 +460,16 @@ impl Cache {
             free_chunks: st.segments_free,
             chunks_per_page: 1,
         }
+    }
+
+    /// memcached's `hash_power_level` for `stats`.
+    pub fn hash_power(&self) -> u32 {
+        self.hash_power.load(Ordering::Relaxed)
+    }
+
+    /// Keep `hash_power_level` at least `p` (a restart restores it).
+    pub fn raise_hash_power(&self, p: u32) {
+        self.hash_power.fetch_max(p.min(32), Ordering::Relaxed);
     }
 
     pub fn stripe_count(&self) -> usize {

@@ -215,7 +215,11 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
             ShutdownMode::Invalid => {
                 out.extend_from_slice(b"CLIENT_ERROR invalid shutdown mode\r\n")
             }
-            ShutdownMode::Now | ShutdownMode::Graceful => return Flow::Shutdown,
+            ShutdownMode::Now => return Flow::Shutdown,
+            ShutdownMode::Graceful => {
+                ex.request_save();
+                return Flow::Shutdown;
+            }
         },
         Request::CacheMemlimit { megabytes, noreply } => {
             if ex.set_memory_limit(megabytes) {
