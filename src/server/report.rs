@@ -476,7 +476,11 @@ fn settings(shared: &Shared) -> Snapshot {
 fn persist_stats(w: &mut Snapshot, status: &crate::persist::Status) {
     let figures = |last: Option<crate::persist::Outcome>| {
         let last = last.unwrap_or_default();
-        let result = if last.result.is_empty() { "none" } else { last.result };
+        let result = if last.result.is_empty() {
+            "none"
+        } else {
+            last.result
+        };
         (result, last.at, last.report)
     };
     let (result, at, r) = figures(status.last_load.lock().clone());
