@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrocache::config::{self, Config, EXIT_USAGE};
+use ferrocache::persist;
 use ferrocache::server::{Server, Shared};
 use ferrocache::systemd;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -36,6 +37,14 @@ fn main() -> ExitCode {
     init_logging(&config);
     config.log_startup_notes();
     if let Some(msg) = config.unsupported() {
+        eprintln!("ferrocache: {msg}");
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    if let Some(msg) = config
+        .memory_file
+        .as_deref()
+        .and_then(persist::foreign_file)
+    {
         eprintln!("ferrocache: {msg}");
         return ExitCode::from(EXIT_USAGE as u8);
     }

@@ -162,6 +162,24 @@ fn header(state: State, written_at: i64, hash_power: u32) -> [u8; HEADER_LEN] {
     h
 }
 
+/// Why `-e PATH` must not be used as it is: `PATH.meta` is memcached's
+/// restart metadata, so PATH is a memcached memory image waiting for its
+/// restart. ferrocache cannot read it and would overwrite it at its next
+/// save, so it refuses to start (memcached itself refuses a damaged one).
+pub fn foreign_file(path: &Path) -> Option<String> {
+    let mut meta = path.as_os_str().to_owned();
+    meta.push(".meta");
+    let meta = PathBuf::from(meta);
+    meta.exists().then(|| {
+        format!(
+            "{} is memcached's restart metadata: {} holds a memcached memory image, \
+             which ferrocache cannot load; move both away or use another -e file",
+            meta.display(),
+            path.display()
+        )
+    })
+}
+
 /// `PATH.tmp`: where a snapshot is written before the rename.
 pub fn temp_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();

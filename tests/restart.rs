@@ -447,3 +447,33 @@ fn sigkill_mid_write_leaves_the_previous_file() {
     let lines = log_lines(&log, "warm restart: loaded");
     assert_eq!(lines.len(), 1, "{lines:?}");
 }
+
+/// memcached's restart.t: `-e PATH` next to memcached's `PATH.meta` is a
+/// memcached memory image; ferrocache refuses it (exit 64, one line) rather
+/// than overwrite it at its next save.
+#[test]
+fn a_memcached_memory_image_is_refused() {
+    if common::is_memcached() {
+        return;
+    }
+    let dir = Scratch::new("foreign");
+    let file = dir.path("mc_restart");
+    std::fs::write(dir.path("mc_restart.meta"), b"").unwrap();
+    let log = dir.path("daemon.log");
+    let child = Command::new(common::server_bin())
+        .args(["-p", "0", "-U", "0"])
+        .args(common::root_user_args())
+        .args(["-e", file.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn ferrocache");
+    let mut server = TestServer::adopt(child, SocketAddr::from(([127, 0, 0, 1], 0)));
+    let status = server
+        .wait_exit(Duration::from_secs(30))
+        .expect("refused at once");
+    assert_eq!(status.code(), Some(64));
+    let lines = log_lines(&log, "memcached's restart metadata");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+}
