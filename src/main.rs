@@ -12,7 +12,7 @@ use ferrocache::config::{self, Config, EXIT_USAGE};
 use ferrocache::persist;
 use ferrocache::server::{Server, Shared};
 use ferrocache::systemd;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 /// sysexits' EX_OSERR: a bind or thread failure.
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     // Catch signals before the port opens: a SIGHUP (reload) or SIGTERM
     // sent as soon as clients can connect must not meet the default action,
     // which kills the process. They wait in the handler until served below.
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) {
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP]) {
         Ok(s) => Some(s),
         Err(e) => {
             log::warn!("could not install signal handlers: {e}");
@@ -147,6 +147,14 @@ fn main() -> ExitCode {
                             Err(e) => {
                                 log::error!("SIGHUP: reload failed, keeping the old files: {e}")
                             }
+                        }
+                        continue;
+                    }
+                    if sig == SIGUSR2 {
+                        if shared.config.extended.snapshot_path.is_some() {
+                            shared.persist.request_snapshot();
+                        } else {
+                            log::warn!("SIGUSR2: no -o snapshot_path to write a snapshot to");
                         }
                         continue;
                     }

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::store::{Cache, ItemCopy, StoreError, MAX_KEY};
 
@@ -57,6 +57,8 @@ const SECTION_MAX: usize = (1 << 30) + 4096;
 pub enum State {
     /// Written by a graceful stop, with no request served during the walk.
     Exact = 0,
+    /// Written while serving (`-o snapshot_path`): not exact.
+    Online = 1,
     /// Loaded once already: a daemon served (and maybe deleted) since.
     Loaded = 2,
 }
@@ -91,6 +93,8 @@ pub enum LoadError {
     Malformed(String),
     /// Loaded before and perhaps served from since (see the module doc).
     AlreadyLoaded,
+    /// Taken while serving: a value deleted after it may be in it.
+    Online,
 }
 
 impl std::fmt::Display for LoadError {
@@ -113,6 +117,11 @@ impl std::fmt::Display for LoadError {
                 "already loaded once (values deleted since may be in it); \
                  -o snapshot_load_unclean loads it anyway"
             ),
+            LoadError::Online => write!(
+                f,
+                "an online snapshot (values deleted after it may be in it); \
+                 -o snapshot_load_unclean loads it anyway"
+            ),
         }
     }
 }
@@ -128,6 +137,7 @@ impl LoadError {
             LoadError::FutureVersion(_) | LoadError::BadVersion(_) => "version",
             LoadError::Truncated(_) => "truncated",
             LoadError::AlreadyLoaded => "already_loaded",
+            LoadError::Online => "unclean",
         }
     }
 }
@@ -216,10 +226,12 @@ fn write_section(w: &mut impl Write, tag: u32, count: u32, payload: &[u8]) -> io
 
 /// Write every live item of `cache` to `path` (through `PATH.tmp`, fsync
 /// and rename). `hash_power` is kept for `stats` after the restart.
-pub fn write(cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> {
+/// [`State::Online`] walks while the server serves (see
+/// [`Cache::for_each_item`]).
+pub fn write(cache: &Cache, path: &Path, hash_power: u32, state: State) -> io::Result<Report> {
     let started = Instant::now();
     let tmp = temp_path(path);
-    let result = write_to(cache, &tmp, hash_power).and_then(|report| {
+    let result = write_to(cache, &tmp, hash_power, state).and_then(|report| {
         std::fs::rename(&tmp, path)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -241,19 +253,19 @@ pub fn write(cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> 
     }
 }
 
-fn write_to(cache: &Cache, tmp: &Path, hash_power: u32) -> io::Result<Report> {
+fn write_to(cache: &Cache, tmp: &Path, hash_power: u32, state: State) -> io::Result<Report> {
     let file = File::create(tmp)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let clock = cache.clock();
     let epoch = clock.epoch_unix();
-    w.write_all(&header(State::Exact, clock.unix_now(), hash_power))?;
+    w.write_all(&header(state, clock.unix_now(), hash_power))?;
     let mut report = Report::default();
     let mut sections = 0u64;
     let mut buf = Vec::with_capacity(SECTION_TARGET + 4096);
     let mut count = 0u32;
     let mut failed: Option<io::Error> = None;
     let mut item = ItemCopy::default();
-    cache.for_each_item(&mut item, |it| {
+    cache.for_each_item(&mut item, state == State::Online, |it| {
         encode(&mut buf, it, epoch);
         count += 1;
         report.items += 1;
@@ -374,7 +386,8 @@ fn load_from(
     let hash_power = le32(&h[24..]);
     match state {
         0 => {}
-        2 if opts.unclean => {}
+        1 | 2 if opts.unclean => {}
+        1 => return Err(LoadError::Online),
         2 => return Err(LoadError::AlreadyLoaded),
         s => return Err(LoadError::Malformed(format!("unknown state {s}"))),
     }
@@ -390,7 +403,15 @@ fn load_from(
     let mut payload = Vec::new();
     let mut max_cas = 0u64;
     let mut item = ItemCopy::default();
+    let mut progress = Instant::now();
     loop {
+        if progress.elapsed().as_secs() >= 1 {
+            log::info!(
+                "warm restart: loading, {} items and {at} of {size} bytes so far",
+                loaded.report.items
+            );
+            progress = Instant::now();
+        }
         let mut head = [0u8; SECTION_HEAD];
         read_exact(r, &mut head, "a section header (no end section)")?;
         let (tag, count, len) = (le32(&head), le32(&head[4..]), le32(&head[8..]) as usize);
@@ -503,11 +524,14 @@ pub struct Outcome {
     pub result: &'static str,
 }
 
-/// The daemon's side of `-e`: whether the stop under way saves, and what
-/// the last load and save did.
+/// The daemon's side of `-e` and `-o snapshot_path`: whether the stop under
+/// way saves, whether an online snapshot is wanted, and what the last load
+/// and save did.
 #[derive(Debug, Default)]
 pub struct Status {
     save_on_stop: AtomicBool,
+    snapshot_wanted: Mutex<bool>,
+    snapshot_asked: Condvar,
     pub last_load: Mutex<Option<Outcome>>,
     pub last_save: Mutex<Option<Outcome>>,
 }
@@ -561,11 +585,48 @@ impl Status {
         }
     }
 
+    /// Ask the snapshot thread for an online snapshot (SIGUSR2).
+    pub fn request_snapshot(&self) {
+        *self.snapshot_wanted.lock() = true;
+        self.snapshot_asked.notify_all();
+    }
+
+    /// Wait up to `timeout` for [`Status::request_snapshot`]; whether one
+    /// was asked for (and is now taken off the list).
+    pub fn wait_snapshot(&self, timeout: std::time::Duration) -> bool {
+        let mut wanted = self.snapshot_wanted.lock();
+        if !*wanted {
+            self.snapshot_asked.wait_for(&mut wanted, timeout);
+        }
+        std::mem::take(&mut *wanted)
+    }
+
+    /// An online snapshot to `path` while serving; logs the outcome.
+    pub fn save_online(&self, cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> {
+        let result = write(cache, path, hash_power, State::Online);
+        let shown = path.display();
+        match &result {
+            Ok(r) => log::info!(
+                "snapshot: wrote {} items ({} bytes) to {shown} in {} ms",
+                r.items,
+                r.bytes,
+                r.micros / 1000
+            ),
+            Err(e) => log::error!("snapshot: writing {shown} failed: {e}"),
+        }
+        *self.last_save.lock() = Some(Outcome {
+            at: cache.clock().unix_now(),
+            report: result.as_ref().cloned().unwrap_or_default(),
+            result: if result.is_ok() { "ok" } else { "io_error" },
+        });
+        result
+    }
+
     /// Save at the end of a graceful stop; logs the outcome.
     pub fn save_at_stop(&self, cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> {
         let shown = path.display();
         log::warn!("warm restart: saving the cache to {shown}");
-        let result = write(cache, path, hash_power);
+        let result = write(cache, path, hash_power, State::Exact);
         match &result {
             Ok(r) => log::warn!(
                 "warm restart: saved {} items ({} bytes) to {shown} in {} ms",

@@ -477,3 +477,62 @@ fn a_memcached_memory_image_is_refused() {
     let lines = log_lines(&log, "memcached's restart metadata");
     assert_eq!(lines.len(), 1, "{lines:?}");
 }
+
+/// Wait (bounded) until `stats` says a snapshot was saved; its item count.
+fn wait_saved(c: &mut Conn) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = c.stats("");
+        let get = |n: &str| stats.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        if get("snapshot_save_result").as_deref() == Some("ok") {
+            return get("snapshot_save_items").unwrap().parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no snapshot saved");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `-o snapshot_path`: SIGUSR2 and `snapshot_interval` write a snapshot
+/// while serving; after a crash it is loaded only with
+/// `snapshot_load_unclean`.
+#[test]
+fn online_snapshots_are_written_while_serving() {
+    if common::is_memcached() {
+        return;
+    }
+    let dir = Scratch::new("online");
+    let snap = dir.path("online.snap");
+    let opt = format!("snapshot_path={}", snap.display());
+    let log = dir.path("daemon.log");
+    let server = daemon(&["-o", &opt], &log);
+    let mut c = server.conn();
+    for i in 0..2000 {
+        let v = value(i);
+        c.send(format!("set {} {} 0 {}\r\n", key(i), flags(i), v.len()).as_bytes());
+        c.send(&v);
+        c.send(b"\r\n");
+        c.expect(b"STORED\r\n");
+    }
+    server.signal(Signal::SIGUSR2);
+    assert_eq!(wait_saved(&mut c), 2000);
+    c.assert_usable(); // still serving
+    server.signal(Signal::SIGKILL);
+    drop(server);
+
+    // After the crash: refused by default, loaded when asked.
+    let server = daemon(&["-o", &opt], &log);
+    let lines = log_lines(&log, "an online snapshot");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(server.conn().stat("curr_items"), 0);
+    drop(server);
+    let unclean = format!("{opt},snapshot_load_unclean,snapshot_interval=1");
+    let server = daemon(&["-o", &unclean], &log);
+    let mut c = server.conn();
+    assert_eq!(c.stat("curr_items"), 2000);
+    c.send(format!("get {}\r\n", key(7)).as_bytes());
+    c.expect(format!("VALUE {} {} {}\r\n", key(7), flags(7), size(7)).as_bytes());
+    c.expect(&value(7));
+    c.expect(b"\r\nEND\r\n");
+    // snapshot_interval=1 writes again without a signal.
+    assert_eq!(wait_saved(&mut c), 2000);
+}

@@ -34,8 +34,12 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.
 
-  snapshot_load_unclean    load a -e file that a daemon already loaded and
-                           may have served from since (ferrocache)
+  snapshot_path=FILE       write an online snapshot there on SIGUSR2
+                           (ferrocache)
+  snapshot_interval=SECS   and every SECS seconds (default: 0, never;
+                           ferrocache)
+  snapshot_load_unclean    load a -e file that a daemon already loaded, or
+                           the online snapshot at start (ferrocache)
 Not supported yet (exit 64): -L, -N.";
 
 /// The clap definition of the command line (for the man page).

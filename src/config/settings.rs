@@ -138,6 +138,13 @@ pub struct Extended {
     /// `snapshot_load_unclean` (ferrocache extension): load a `-e` file
     /// even if a daemon loaded it before and may have served since.
     pub snapshot_load_unclean: bool,
+    /// `snapshot_path` (ferrocache extension): where online snapshots go
+    /// (SIGUSR2, `snapshot_interval`); loaded at start with
+    /// `snapshot_load_unclean` when no `-e` file was.
+    pub snapshot_path: Option<PathBuf>,
+    /// `snapshot_interval` (ferrocache extension): seconds between online
+    /// snapshots (0: only on SIGUSR2).
+    pub snapshot_interval: u64,
     /// `shutdown_timeout` (ferrocache extension): seconds to drain
     /// connections on shutdown. Default 10.
     pub shutdown_timeout: u64,
@@ -170,6 +177,8 @@ impl Default for Extended {
             sasl_mech_list: None,
             cluster_config: None,
             snapshot_load_unclean: false,
+            snapshot_path: None,
+            snapshot_interval: 0,
             shutdown_timeout: 10,
             metrics_listen: None,
         }

@@ -36,7 +36,7 @@ fn saved(path: &Path) -> Cache {
         .unwrap();
     c.store(StoreMode::Set, b"empty", 0, 0, b"").unwrap();
     let _ = item(&c, b"flags"); // fetched
-    let report = write(&c, path, 16).unwrap();
+    let report = write(&c, path, 16, State::Exact).unwrap();
     assert_eq!(report.items, 5);
     c
 }
@@ -140,7 +140,7 @@ fn a_smaller_cache_keeps_the_newest_items() {
         big.store(StoreMode::Set, format!("k{k}").as_bytes(), 0, 0, &value)
             .unwrap();
     }
-    write(&big, &path, 16).unwrap();
+    write(&big, &path, 16, State::Exact).unwrap();
     let small = cache(8 << 20);
     let loaded = load(&small, &path, LoadOptions::default()).unwrap();
     assert_eq!(loaded.report.items, 40_000);
@@ -149,4 +149,42 @@ fn a_smaller_cache_keeps_the_newest_items() {
     // The last written are there; the first are not.
     assert!(item(&small, b"k39999").is_some());
     assert!(item(&small, b"k0").is_none());
+}
+
+#[test]
+fn an_online_snapshot_is_loaded_only_when_asked() {
+    let path = tmp("online");
+    let c = cache(64 << 20);
+    for k in 0..5000 {
+        c.store(StoreMode::Set, format!("k{k}").as_bytes(), k, 0, b"value")
+            .unwrap();
+    }
+    // Writers keep storing (and the cleaner moving) while the walk runs.
+    let c = Arc::new(c);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (c, stop) = (c.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = format!("w{}", n % 20_000);
+                c.store(StoreMode::Set, key.as_bytes(), 0, 0, &[3u8; 3000])
+                    .unwrap();
+                n += 1;
+            }
+        })
+    };
+    let report = write(&c, &path, 16, State::Online).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(report.items >= 5000, "{}", report.items);
+    let err = load(&cache(64 << 20), &path, LoadOptions::default()).unwrap_err();
+    assert!(matches!(err, LoadError::Online), "{err}");
+    let after = cache(64 << 20);
+    load(&after, &path, LoadOptions { unclean: true }).unwrap();
+    // The items nobody touched during the walk are all there.
+    for k in 0..5000u32 {
+        let got = item(&after, format!("k{k}").as_bytes()).expect("kept");
+        assert_eq!((got.0.as_slice(), got.1), (&b"value"[..], k));
+    }
 }

@@ -326,8 +326,8 @@ fn general(shared: &Shared) -> Snapshot {
                 .saturating_sub(tls.refreshed_at.load(Ordering::Relaxed)),
         );
     }
-    // ferrocache: the last warm-restart load and save (`-e` only).
-    if c.memory_file.is_some() {
+    // ferrocache: the last load and save (`-e`, `-o snapshot_path` only).
+    if c.memory_file.is_some() || c.extended.snapshot_path.is_some() {
         persist_stats(&mut w, &shared.persist);
     }
     w.stat("unexpected_napi_ids", 0);

@@ -33,62 +33,120 @@ impl Cache {
     /// Copy every live item into `item` in turn and call `f`, oldest written
     /// first; `f` returns false to stop. Returns the number of items visited.
     ///
-    /// Holds the cleaner's lock for the whole walk, so no record moves or
-    /// is evicted under it (writers that need room wait). Each stripe lock
-    /// is held for one record: a header check and the copy of a short
-    /// value; a long value is pinned and copied after unlocking.
-    pub fn for_each_item(&self, item: &mut ItemCopy, mut f: impl FnMut(&ItemCopy) -> bool) -> u64 {
-        let _cleaner = self.clean.lock.lock();
-        let mut walk: Vec<(u32, usize)> = self
-            .log
-            .sealed()
-            .into_iter()
-            .map(|seg| (seg, self.log.settle(seg)))
-            .collect();
-        walk.extend(self.log.head_extent());
+    /// Each stripe lock is held for one record: a header check and the copy
+    /// of a short value; a long value is pinned and copied after unlocking.
+    /// The cleaner's lock keeps records from moving under the walk:
+    /// - `online == false` (a stopped server): held for the whole walk, and
+    ///   the result is exact;
+    /// - `online == true` (while serving): held for one segment at a time,
+    ///   so a writer waits at most that long. Segments sealed while the walk
+    ///   ran are walked after, so an item the cleaner moves forward is still
+    ///   seen (perhaps twice); an item stored or deleted during the walk may
+    ///   or may not be in it.
+    pub fn for_each_item(
+        &self,
+        item: &mut ItemCopy,
+        online: bool,
+        mut f: impl FnMut(&ItemCopy) -> bool,
+    ) -> u64 {
         let mut n = 0;
-        for (seg, end) in walk {
-            for (h, hdr) in self.log.records(seg, end) {
-                if hdr.nkey == 0 || hdr.nkey > MAX_KEY {
-                    continue; // filler
+        if !online {
+            let _cleaner = self.clean.lock.lock();
+            let mut walk: Vec<(u32, usize)> = self
+                .log
+                .sealed()
+                .into_iter()
+                .map(|seg| (seg, self.log.settle(seg)))
+                .collect();
+            walk.extend(self.log.head_extent());
+            for (seg, end) in walk {
+                if !self.walk_segment(seg, end, item, &mut n, &mut f) {
+                    break;
                 }
-                let (i, hash) = self.home(h, &hdr);
-                let ctx = self.ctx();
-                let s = self.lock(i);
-                if !s.holds(hash, h) {
-                    continue;
+            }
+            return n;
+        }
+        let mut walked = std::collections::HashSet::new();
+        // Each round walks what was sealed since the last; bounded, as
+        // writers may seal segments as fast as the walk goes.
+        for _ in 0..4 {
+            let todo: Vec<u32> = self
+                .log
+                .sealed()
+                .into_iter()
+                .filter(|s| !walked.contains(s))
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            for seg in todo {
+                walked.insert(seg);
+                let _cleaner = self.clean.lock.lock();
+                if !self.log.sealed().contains(&seg) {
+                    continue; // cleaned meanwhile: its items moved ahead
                 }
-                let hdr = self.log.header(h);
-                if ctx.is_dead(&hdr) {
-                    continue;
-                }
-                let view = s.view(&self.log, h);
-                item.key.clear();
-                view.key.extend_into(&mut item.key);
-                item.flags = view.flags;
-                item.cas = view.cas;
-                item.exp = view.exp;
-                item.time = view.time;
-                item.bits = view.bits & KEPT_BITS;
-                item.value.clear();
-                match &view.value {
-                    Value::Inline(v) => {
-                        v.extend_into(&mut item.value);
-                        drop(s);
-                    }
-                    Value::Shared(v) => {
-                        let pinned = v.pin();
-                        drop(s);
-                        pinned.bytes().extend_into(&mut item.value);
-                    }
-                }
-                n += 1;
-                if !f(item) {
+                let end = self.log.settle(seg);
+                if !self.walk_segment(seg, end, item, &mut n, &mut f) {
                     return n;
                 }
             }
         }
+        let _cleaner = self.clean.lock.lock();
+        if let Some((seg, end)) = self.log.head_extent() {
+            self.walk_segment(seg, end, item, &mut n, &mut f);
+        }
         n
+    }
+
+    /// The live records of one segment, up to `end`; false when `f` stops.
+    fn walk_segment(
+        &self,
+        seg: u32,
+        end: usize,
+        item: &mut ItemCopy,
+        n: &mut u64,
+        f: &mut impl FnMut(&ItemCopy) -> bool,
+    ) -> bool {
+        for (h, hdr) in self.log.records(seg, end) {
+            if hdr.nkey == 0 || hdr.nkey > MAX_KEY {
+                continue; // filler
+            }
+            let (i, hash) = self.home(h, &hdr);
+            let ctx = self.ctx();
+            let s = self.lock(i);
+            if !s.holds(hash, h) {
+                continue;
+            }
+            let hdr = self.log.header(h);
+            if ctx.is_dead(&hdr) {
+                continue;
+            }
+            let view = s.view(&self.log, h);
+            item.key.clear();
+            view.key.extend_into(&mut item.key);
+            item.flags = view.flags;
+            item.cas = view.cas;
+            item.exp = view.exp;
+            item.time = view.time;
+            item.bits = view.bits & KEPT_BITS;
+            item.value.clear();
+            match &view.value {
+                Value::Inline(v) => {
+                    v.extend_into(&mut item.value);
+                    drop(s);
+                }
+                Value::Shared(v) => {
+                    let pinned = v.pin();
+                    drop(s);
+                    pinned.bytes().extend_into(&mut item.value);
+                }
+            }
+            *n += 1;
+            if !f(item) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Store a loaded item as it was: its CAS, expiry, access time and
