@@ -357,12 +357,40 @@ fn le64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-fn load_from(
-    cache: &Cache,
+/// One item as the file has it: times are unix seconds (`exptime` 0:
+/// never).
+#[derive(Debug, Default, Clone)]
+pub struct FileItem {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub flags: u32,
+    pub cas: u64,
+    pub exptime: i64,
+    pub last_access: i64,
+    pub bits: u8,
+}
+
+/// What a file's header and end section say.
+#[derive(Debug, Clone, Default)]
+pub struct FileSummary {
+    pub items: u64,
+    pub bytes: u64,
+    pub hash_power: u32,
+    pub written_at: i64,
+    /// 0 exact, 1 online, 2 loaded ([`State`]).
+    pub state: u32,
+}
+
+/// Read a snapshot file, checking every section, and hand each item of a
+/// checked section to `f`. `accept` decides on the header's state. `f`
+/// may see items of a file found damaged further on: a caller that must
+/// not, reads it twice (the first time with a no-op `f`).
+pub fn read_items(
     r: &mut impl Read,
     size: u64,
-    opts: LoadOptions,
-) -> Result<Loaded, LoadError> {
+    accept: impl Fn(u32) -> Result<(), LoadError>,
+    mut f: impl FnMut(&FileItem),
+) -> Result<FileSummary, LoadError> {
     if size == 0 {
         return Err(LoadError::Empty);
     }
@@ -382,33 +410,27 @@ fn load_from(
         return Err(LoadError::BadVersion(version));
     }
     let state = le32(&h[12..]);
-    let written_at = le64(&h[16..]) as i64;
-    let hash_power = le32(&h[24..]);
-    match state {
-        0 => {}
-        1 | 2 if opts.unclean => {}
-        1 => return Err(LoadError::Online),
-        2 => return Err(LoadError::AlreadyLoaded),
-        s => return Err(LoadError::Malformed(format!("unknown state {s}"))),
+    if state > 2 {
+        return Err(LoadError::Malformed(format!("unknown state {state}")));
     }
-    let clock = cache.clock();
-    let (epoch, now_unix, now) = (clock.epoch_unix(), clock.unix_now(), clock.now());
-    let mut loaded = Loaded {
-        hash_power,
+    accept(state)?;
+    let mut summary = FileSummary {
+        hash_power: le32(&h[24..]),
+        written_at: le64(&h[16..]) as i64,
+        state,
+        bytes: size,
         ..Default::default()
     };
     let mut at = HEADER_LEN as u64;
     let mut sections = 0u64;
-    let mut seen = 0u64;
     let mut payload = Vec::new();
-    let mut max_cas = 0u64;
-    let mut item = ItemCopy::default();
+    let mut item = FileItem::default();
     let mut progress = Instant::now();
     loop {
         if progress.elapsed().as_secs() >= 1 {
             log::info!(
                 "warm restart: loading, {} items and {at} of {size} bytes so far",
-                loaded.report.items
+                summary.items
             );
             progress = Instant::now();
         }
@@ -437,16 +459,17 @@ fn load_from(
                     return Err(LoadError::Malformed("end section of the wrong size".into()));
                 }
                 let (items, secs) = (le64(&payload), le64(&payload[8..]));
-                if items != seen || secs != sections {
+                if items != summary.items || secs != sections {
                     return Err(LoadError::Malformed(format!(
                         "the end section counts {items} items in {secs} sections, \
-                         the file holds {seen} in {sections}"
+                         the file holds {} in {sections}",
+                        summary.items
                     )));
                 }
                 if at != size {
                     return Err(LoadError::Malformed("bytes after the end section".into()));
                 }
-                break;
+                return Ok(summary);
             }
             TAG_ITEMS => {}
             t => return Err(LoadError::Malformed(format!("unknown section tag {t}"))),
@@ -468,32 +491,16 @@ fn load_from(
             item.bits = p[1];
             item.flags = le32(&p[4..]);
             item.cas = le64(&p[8..]);
-            let exp = le64(&p[16..]) as i64;
-            let atime = le64(&p[24..]) as i64;
+            item.exptime = le64(&p[16..]) as i64;
+            item.last_access = le64(&p[24..]) as i64;
             item.key.clear();
             item.key.extend_from_slice(&p[ITEM_HEAD..ITEM_HEAD + nkey]);
             item.value.clear();
             item.value
                 .extend_from_slice(&p[ITEM_HEAD + nkey..ITEM_HEAD + nkey + vlen]);
             p = &p[ITEM_HEAD + nkey + vlen..];
-            seen += 1;
-            max_cas = max_cas.max(item.cas);
-            if exp != 0 && exp <= now_unix {
-                loaded.report.expired += 1;
-                continue;
-            }
-            item.exp = if exp == 0 {
-                0
-            } else {
-                (exp - epoch).clamp(now as i64 + 1, u32::MAX as i64) as u32
-            };
-            item.time = (atime - epoch).clamp(0, now as i64) as u32;
-            match cache.load_item(&item) {
-                Ok(()) => loaded.report.items += 1,
-                Err(StoreError::TooLarge | StoreError::OutOfMemory) => {
-                    loaded.report.skipped += 1;
-                }
-            }
+            summary.items += 1;
+            f(&item);
         }
         if !p.is_empty() {
             return Err(LoadError::Malformed(
@@ -501,10 +508,54 @@ fn load_from(
             ));
         }
     }
+}
+
+fn load_from(
+    cache: &Cache,
+    r: &mut impl Read,
+    size: u64,
+    opts: LoadOptions,
+) -> Result<Loaded, LoadError> {
+    let accept = |state: u32| match state {
+        0 => Ok(()),
+        _ if opts.unclean => Ok(()),
+        1 => Err(LoadError::Online),
+        _ => Err(LoadError::AlreadyLoaded),
+    };
+    let clock = cache.clock();
+    let (epoch, now_unix, now) = (clock.epoch_unix(), clock.unix_now(), clock.now());
+    let mut report = Report::default();
+    let mut max_cas = 0u64;
+    let mut copy = ItemCopy::default();
+    let summary = read_items(r, size, accept, |it| {
+        max_cas = max_cas.max(it.cas);
+        if it.exptime != 0 && it.exptime <= now_unix {
+            report.expired += 1;
+            return;
+        }
+        copy.exp = if it.exptime == 0 {
+            0
+        } else {
+            (it.exptime - epoch).clamp(now as i64 + 1, u32::MAX as i64) as u32
+        };
+        copy.time = (it.last_access - epoch).clamp(0, now as i64) as u32;
+        copy.key.clone_from(&it.key);
+        copy.value.clone_from(&it.value);
+        copy.flags = it.flags;
+        copy.cas = it.cas;
+        copy.bits = it.bits;
+        match cache.load_item(&copy) {
+            Ok(()) => report.items += 1,
+            Err(StoreError::TooLarge | StoreError::OutOfMemory) => report.skipped += 1,
+        }
+    })?;
     cache.raise_cas_floor(max_cas);
-    loaded.written_at = written_at;
-    loaded.report.bytes = size;
-    Ok(loaded)
+    report.bytes = summary.bytes;
+    Ok(Loaded {
+        report,
+        hash_power: summary.hash_power,
+        written_at: summary.written_at,
+    })
 }
 
 fn read_exact(r: &mut impl Read, buf: &mut [u8], what: &'static str) -> Result<(), LoadError> {

@@ -536,3 +536,68 @@ fn online_snapshots_are_written_while_serving() {
     // snapshot_interval=1 writes again without a signal.
     assert_eq!(wait_saved(&mut c), 2000);
 }
+
+/// `ferrocache-cli restore FILE --to HOST:PORT` replays a snapshot into a
+/// running node without overwriting what it holds, skipping expired items.
+#[test]
+fn cli_restore_replays_a_snapshot_into_a_running_node() {
+    if common::is_memcached() {
+        return;
+    }
+    let dir = Scratch::new("cli-restore");
+    let file = dir.path("backup.snap");
+    let log = dir.path("daemon.log");
+    let server = daemon(&["-e", file.to_str().unwrap()], &log);
+    let mut c = server.conn();
+    for i in 0..300 {
+        let v = value(i);
+        let ttl = if i == 5 { 1 } else { ttl(i).min(LONG_TTL) };
+        let ttl = if ttl == SHORT_TTL { LONG_TTL } else { ttl };
+        c.send(format!("set {} {} {ttl} {}\r\n", key(i), flags(i), v.len()).as_bytes());
+        c.send(&v);
+        c.send(b"\r\n");
+        c.expect(b"STORED\r\n");
+    }
+    let stored = Instant::now();
+    drop(c);
+    stop(server, Stop::Sigusr1);
+    // key 5 (TTL 1 s) expires before the restore.
+    while stored.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The target already holds a newer value for one key.
+    let target = daemon(&[], &dir.path("target.log"));
+    let mut c = target.conn();
+    c.roundtrip(
+        format!("set {} 0 0 5\r\nnewer\r\n", key(1)).as_bytes(),
+        b"STORED\r\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrocache-cli"))
+        .args(["restore", file.to_str().unwrap(), "--to"])
+        .arg(target.addr.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ferrocache-cli");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("restored 298 items") && stdout.contains("1 already present"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 expired"), "{stdout}");
+    c.roundtrip(
+        format!("get {}\r\n", key(1)).as_bytes(),
+        format!("VALUE {} 0 5\r\nnewer\r\nEND\r\n", key(1)).as_bytes(),
+    );
+    c.roundtrip(format!("get {}\r\n", key(5)).as_bytes(), b"END\r\n");
+    c.send(format!("get {}\r\n", key(299)).as_bytes());
+    c.expect(format!("VALUE {} {} {}\r\n", key(299), flags(299), size(299)).as_bytes());
+    c.expect(&value(299));
+    c.expect(b"\r\nEND\r\n");
+    assert_eq!(c.stat("curr_items"), 299);
+}
