@@ -188,3 +188,48 @@ fn an_online_snapshot_is_loaded_only_when_asked() {
         assert_eq!((got.0.as_slice(), got.1), (&b"value"[..], k));
     }
 }
+
+/// Write and load speed of a snapshot of 100-byte items (not a test: run
+/// `FERROCACHE_SNAPSHOT_MB=1024 cargo test --release --lib
+/// persist::tests::snapshot_throughput -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn snapshot_throughput() {
+    let mb: usize = std::env::var("FERROCACHE_SNAPSHOT_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let items = (mb << 20) / 100;
+    let memory = (mb << 20) * 2 + (256 << 20);
+    let path = tmp("throughput");
+    let c = cache(memory);
+    let value = [b'v'; 100];
+    for k in 0..items {
+        c.store(
+            StoreMode::Set,
+            format!("key:{k:010}").as_bytes(),
+            0,
+            0,
+            &value,
+        )
+        .unwrap();
+    }
+    let w = write(&c, &path, 16, State::Exact).unwrap();
+    drop(c);
+    let after = cache(memory);
+    let l = load(&after, &path, LoadOptions::default()).unwrap();
+    let rate = |bytes: u64, us: u64| bytes as f64 / (1 << 20) as f64 / (us as f64 / 1e6);
+    eprintln!(
+        "{items} items of 100 bytes; file {} MiB; write {:.0} ms ({:.0} MiB/s); \
+         load {:.0} ms ({:.0} MiB/s); values {:.0} MiB/s write, {:.0} MiB/s load",
+        w.bytes >> 20,
+        w.micros as f64 / 1e3,
+        rate(w.bytes, w.micros),
+        l.report.micros as f64 / 1e3,
+        rate(l.report.bytes, l.report.micros),
+        rate((items * 100) as u64, w.micros),
+        rate((items * 100) as u64, l.report.micros),
+    );
+    assert_eq!(l.report.items, items as u64);
+    let _ = std::fs::remove_file(&path);
+}
