@@ -561,3 +561,27 @@ fn the_suboption_table_names_each_once() {
         );
     }
 }
+
+#[test]
+fn warm_restart_settings() {
+    let c = ok(&[
+        "-e",
+        "/var/lib/ferrocache/cache.snap",
+        "-o",
+        "snapshot_path=/var/lib/ferrocache/online.snap,snapshot_interval=300,snapshot_load_unclean",
+    ]);
+    assert_eq!(
+        c.memory_file.as_deref(),
+        Some(std::path::Path::new("/var/lib/ferrocache/cache.snap"))
+    );
+    let e = &c.extended;
+    assert_eq!(
+        e.snapshot_path.as_deref(),
+        Some(std::path::Path::new("/var/lib/ferrocache/online.snap"))
+    );
+    assert_eq!(e.snapshot_interval, 300);
+    assert!(e.snapshot_load_unclean);
+    let d = ok(&[]);
+    assert!(d.memory_file.is_none() && d.extended.snapshot_path.is_none());
+    assert!(!d.extended.snapshot_load_unclean && d.extended.snapshot_interval == 0);
+}
