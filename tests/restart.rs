@@ -478,14 +478,16 @@ fn a_memcached_memory_image_is_refused() {
     assert_eq!(lines.len(), 1, "{lines:?}");
 }
 
-/// Wait (bounded) until `stats` says a snapshot was saved; its item count.
-fn wait_saved(c: &mut Conn) -> u64 {
+/// Wait (bounded) until `stats` says a snapshot of `items` items was saved.
+fn wait_saved(c: &mut Conn, items: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let stats = c.stats("");
         let get = |n: &str| stats.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-        if get("snapshot_save_result").as_deref() == Some("ok") {
-            return get("snapshot_save_items").unwrap().parse().unwrap();
+        if get("snapshot_save_result").as_deref() == Some("ok")
+            && get("snapshot_save_items") == Some(items.to_string())
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "no snapshot saved");
         std::thread::sleep(Duration::from_millis(50));
@@ -514,8 +516,12 @@ fn online_snapshots_are_written_while_serving() {
         c.expect(b"STORED\r\n");
     }
     server.signal(Signal::SIGUSR2);
-    assert_eq!(wait_saved(&mut c), 2000);
+    wait_saved(&mut c, 2000);
     c.assert_usable(); // still serving
+                       // The `snapshot` command does the same.
+    c.roundtrip(b"set extra 0 0 1\r\nx\r\nsnapshot\r\n", b"STORED\r\nOK\r\n");
+    wait_saved(&mut c, 2001);
+    c.roundtrip(b"delete extra\r\n", b"DELETED\r\n");
     server.signal(Signal::SIGKILL);
     drop(server);
 
@@ -528,13 +534,20 @@ fn online_snapshots_are_written_while_serving() {
     let unclean = format!("{opt},snapshot_load_unclean,snapshot_interval=1");
     let server = daemon(&["-o", &unclean], &log);
     let mut c = server.conn();
-    assert_eq!(c.stat("curr_items"), 2000);
+    assert_eq!(c.stat("curr_items"), 2001); // "extra" was deleted after
     c.send(format!("get {}\r\n", key(7)).as_bytes());
     c.expect(format!("VALUE {} {} {}\r\n", key(7), flags(7), size(7)).as_bytes());
     c.expect(&value(7));
     c.expect(b"\r\nEND\r\n");
     // snapshot_interval=1 writes again without a signal.
-    assert_eq!(wait_saved(&mut c), 2000);
+    wait_saved(&mut c, 2001);
+    drop(server);
+    // Without -o snapshot_path the command says so.
+    let server = daemon(&[], &log);
+    server.conn().roundtrip(
+        b"snapshot\r\n",
+        b"CLIENT_ERROR snapshots not enabled (-o snapshot_path)\r\n",
+    );
 }
 
 /// `ferrocache-cli restore FILE --to HOST:PORT` replays a snapshot into a

@@ -201,6 +201,15 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
         Request::Verbosity { noreply } => reply(out, noreply, b"OK\r\n"),
         Request::Quit => return Flow::Close,
         // memcached answers its error message as it is (`Error ...`).
+        Request::Snapshot => match ex.shared.config.extended.snapshot_path {
+            Some(_) => {
+                ex.shared.persist.request_snapshot();
+                out.extend_from_slice(b"OK\r\n");
+            }
+            None => {
+                out.extend_from_slice(b"CLIENT_ERROR snapshots not enabled (-o snapshot_path)\r\n")
+            }
+        },
         Request::RefreshCerts { noreply } => match ex.shared.refresh_certs() {
             Ok(()) => reply(out, noreply, b"OK\r\n"),
             Err(msg) => {
