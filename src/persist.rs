@@ -536,9 +536,11 @@ fn load_from(
         copy.exp = if it.exptime == 0 {
             0
         } else {
-            (it.exptime - epoch).clamp(now as i64 + 1, u32::MAX as i64) as u32
+            it.exptime
+                .saturating_sub(epoch)
+                .clamp(now as i64 + 1, u32::MAX as i64) as u32
         };
-        copy.time = (it.last_access - epoch).clamp(0, now as i64) as u32;
+        copy.time = it.last_access.saturating_sub(epoch).clamp(0, now as i64) as u32;
         copy.key.clone_from(&it.key);
         copy.value.clone_from(&it.value);
         copy.flags = it.flags;

@@ -420,7 +420,7 @@ fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u
             if failure.is_some() {
                 return;
             }
-            let exptime = match it.exptime - now {
+            let exptime = match it.exptime.saturating_sub(now) {
                 _ if it.exptime == 0 => 0,
                 left if left <= 0 => {
                     expired += 1;

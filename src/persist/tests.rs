@@ -233,3 +233,46 @@ fn snapshot_throughput() {
     assert_eq!(l.report.items, items as u64);
     let _ = std::fs::remove_file(&path);
 }
+
+/// A file whose checksums are right around hostile fields (times at the
+/// ends of i64, huge flags and CAS, a key with spaces) loads without a
+/// panic, and never past what the store accepts.
+#[test]
+fn hostile_fields_behind_good_checksums_do_not_panic() {
+    let mut payload = Vec::new();
+    let mut count = 0u32;
+    for (exp, atime, cas) in [
+        (i64::MIN, i64::MIN, u64::MAX),
+        (i64::MAX, i64::MAX, u64::MAX >> 8),
+        (0, i64::MIN, 1),
+        (-5, 0, 0),
+    ] {
+        let key = format!("k {count}");
+        payload.push(key.len() as u8);
+        payload.push(0xff);
+        payload.extend_from_slice(&[0, 0]);
+        payload.extend_from_slice(&u32::MAX.to_le_bytes());
+        payload.extend_from_slice(&cas.to_le_bytes());
+        payload.extend_from_slice(&exp.to_le_bytes());
+        payload.extend_from_slice(&atime.to_le_bytes());
+        payload.extend_from_slice(&3u32.to_le_bytes());
+        payload.extend_from_slice(key.as_bytes());
+        payload.extend_from_slice(b"abc");
+        count += 1;
+    }
+    let mut file = header(State::Exact, 0, 99).to_vec();
+    write_section(&mut file, TAG_ITEMS, count, &payload).unwrap();
+    let mut end = [0u8; 16];
+    end[..8].copy_from_slice(&(count as u64).to_le_bytes());
+    end[8..].copy_from_slice(&1u64.to_le_bytes());
+    write_section(&mut file, TAG_END, 0, &end).unwrap();
+    let path = tmp("hostile");
+    std::fs::write(&path, &file).unwrap();
+    let c = cache(64 << 20);
+    let loaded = load(&c, &path, LoadOptions::default()).unwrap();
+    assert_eq!(loaded.report.items + loaded.report.expired, count as u64);
+    assert_eq!(loaded.report.expired, 2);
+    assert!(c.get(b"k 1", |v| v.value.to_vec()).is_some());
+    // New CAS uniques still come (the floor saturates, never panics).
+    c.store(StoreMode::Set, b"after", 0, 0, b"x").unwrap();
+}
