@@ -49,6 +49,7 @@
 //! - [`stats`]: per-thread counters with memcached's names.
 //! - [`hotkeys`]: the hot-key sampler, sketch and window (`stats hotkeys`).
 //! - [`clock`]: the coarse clock and memcached's exptime rules.
+//! - [`persist`]: snapshot files of the cache (warm restart, `-e`).
 //!
 //! Features: `daemon` (default) is everything; `client` alone builds
 //! [`protocol`] and `client` without the daemon's dependencies.
@@ -71,6 +72,8 @@ pub mod hotkeys;
 pub mod manpage;
 #[cfg(feature = "client")]
 mod pem;
+#[cfg(feature = "daemon")]
+pub mod persist;
 pub mod protocol;
 #[cfg(feature = "daemon")]
 pub mod server;

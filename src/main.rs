@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrocache::config::{self, Config, EXIT_USAGE};
+use ferrocache::persist;
 use ferrocache::server::{Server, Shared};
 use ferrocache::systemd;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 /// sysexits' EX_OSERR: a bind or thread failure.
@@ -36,6 +37,14 @@ fn main() -> ExitCode {
     init_logging(&config);
     config.log_startup_notes();
     if let Some(msg) = config.unsupported() {
+        eprintln!("ferrocache: {msg}");
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    if let Some(msg) = config
+        .memory_file
+        .as_deref()
+        .and_then(persist::foreign_file)
+    {
         eprintln!("ferrocache: {msg}");
         return ExitCode::from(EXIT_USAGE as u8);
     }
@@ -74,7 +83,7 @@ fn main() -> ExitCode {
     // Catch signals before the port opens: a SIGHUP (reload) or SIGTERM
     // sent as soon as clients can connect must not meet the default action,
     // which kills the process. They wait in the handler until served below.
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP]) {
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP]) {
         Ok(s) => Some(s),
         Err(e) => {
             log::warn!("could not install signal handlers: {e}");
@@ -125,6 +134,7 @@ fn main() -> ExitCode {
         }
     };
     let shared = handle.shared().clone();
+    let after_stop = shared.clone();
     let notifier = spawn_notifier(shared.clone(), handle.addrs().len());
     if let Some(mut signals) = signals {
         let _ = std::thread::Builder::new()
@@ -140,20 +150,47 @@ fn main() -> ExitCode {
                         }
                         continue;
                     }
+                    if sig == SIGUSR2 {
+                        if shared.config.extended.snapshot_path.is_some() {
+                            shared.persist.request_snapshot();
+                        } else {
+                            log::warn!("SIGUSR2: no -o snapshot_path to write a snapshot to");
+                        }
+                        continue;
+                    }
                     log::info!("signal {sig}: shutting down");
+                    // memcached: SIGUSR1 is the graceful stop, which saves
+                    // the cache when -e names a file.
+                    if sig == SIGUSR1 {
+                        shared.persist.request_save();
+                    }
                     shared.shutdown();
                     break;
                 }
             });
     }
     handle.join();
+    // Every worker has answered and stopped: the walk sees the final cache.
+    let mut code = ExitCode::SUCCESS;
+    if let Some(path) = after_stop.config.memory_file.as_deref() {
+        if after_stop.persist.save_requested() {
+            let cache = &after_stop.cache;
+            if after_stop
+                .persist
+                .save_at_stop(cache, path, cache.hash_power())
+                .is_err()
+            {
+                code = ExitCode::from(EXIT_OSERR);
+            }
+        }
+    }
     if let Some(n) = notifier {
         let _ = n.join();
     }
     if let Some(path) = &pidfile {
         let _ = std::fs::remove_file(path);
     }
-    ExitCode::SUCCESS
+    code
 }
 
 /// `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.

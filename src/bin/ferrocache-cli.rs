@@ -170,10 +170,24 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         keys: usize,
     },
+    /// Replay a ferrocache snapshot file (`-e` or `-o snapshot_path`) into
+    /// the servers, each key to its owner on the ring, with its remaining
+    /// TTL. A key the servers already hold is left alone (`add`), so a newer
+    /// value is never overwritten; expired items are skipped. The whole file
+    /// is checked before anything is sent.
+    Restore {
+        file: PathBuf,
+        /// Servers to restore into, as --servers (default: --servers).
+        #[arg(long, value_name = "LIST")]
+        to: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Command::Restore { to: Some(to), .. } = &cli.command {
+        cli.servers = Some(to.clone());
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err((code, msg)) => {
@@ -350,6 +364,7 @@ fn run(mut cli: Cli) -> Result<u8, Failure> {
                 .map(|_| 0)
                 .map_err(|e| (EX_UNAVAILABLE, format!("top: {e}")))
         }
+        Command::Restore { file, .. } => restore(&c, &file, &mut out),
         Command::Ring { keys } => {
             for k in &keys {
                 let spec = c.server_for(k.as_bytes()).map_err(fail)?;
@@ -416,4 +431,64 @@ fn stats_table(all: &[ServerStats]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// `restore FILE`: check the whole file, then `add` each item that has not
+/// expired with its remaining TTL.
+fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u8, Failure> {
+    use ferrocache::persist::read_items;
+    let shown = path.display();
+    let open = || {
+        let f = std::fs::File::open(path).map_err(|e| (EX_NOINPUT, format!("{shown}: {e}")))?;
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok::<_, Failure>((std::io::BufReader::with_capacity(1 << 20, f), size))
+    };
+    let bad = |e: ferrocache::persist::LoadError| (EX_DATAERR, format!("{shown}: {e}"));
+    let (mut r, size) = open()?;
+    read_items(&mut r, size, |_| Ok(()), |_| {}).map_err(bad)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    const MAX_RELATIVE: i64 = 60 * 60 * 24 * 30;
+    let (mut added, mut kept, mut expired, mut skipped) = (0u64, 0u64, 0u64, 0u64);
+    let mut failure = None;
+    let (mut r, size) = open()?;
+    read_items(
+        &mut r,
+        size,
+        |_| Ok(()),
+        |it| {
+            if failure.is_some() {
+                return;
+            }
+            let exptime = match it.exptime.saturating_sub(now) {
+                _ if it.exptime == 0 => 0,
+                left if left <= 0 => {
+                    expired += 1;
+                    return;
+                }
+                left if left <= MAX_RELATIVE => left,
+                _ => it.exptime,
+            };
+            match c.add(&it.key, &it.value, it.flags, exptime) {
+                Ok(true) => added += 1,
+                Ok(false) => kept += 1,
+                // A key the text protocol cannot carry (a meta base64 key).
+                Err(Error::InvalidKey) => skipped += 1,
+                Err(e) => failure = Some(e),
+            }
+        },
+    )
+    .map_err(bad)?;
+    if let Some(e) = failure {
+        return Err(fail(e));
+    }
+    writeln!(
+        out,
+        "restored {added} items from {shown}; {kept} already present (kept), \
+         {expired} expired, {skipped} with keys the text protocol cannot send"
+    )
+    .map_err(|e| (EX_UNAVAILABLE, format!("stdout: {e}")))?;
+    Ok(0)
 }

@@ -38,7 +38,13 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.
 
-Not supported yet (exit 64): -e, -L, -N.";
+  snapshot_path=FILE       write an online snapshot there on SIGUSR2
+                           (ferrocache)
+  snapshot_interval=SECS   and every SECS seconds (default: 0, never;
+                           ferrocache)
+  snapshot_load_unclean    load a -e file that a daemon already loaded, or
+                           the online snapshot at start (ferrocache)
+Not supported yet (exit 64): -L, -N.";
 
 /// The clap definition of the command line (for the man page).
 pub fn command() -> clap::Command {
@@ -240,7 +246,8 @@ pub(super) struct Cli {
         allow_hyphen_values = true
     )]
     pub(super) auth_file: Option<PathBuf>,
-    /// Mmap a file for item memory (not supported yet)
+    /// Warm restart: save the cache to FILE on SIGUSR1 or `shutdown
+    /// graceful`, load it at start
     #[arg(
         short = 'e',
         long = "memory-file",

@@ -138,6 +138,16 @@ pub struct Extended {
     /// `cluster_config` (ferrocache extension): the node list served to
     /// `config get cluster` (ElastiCache auto-discovery), reread on SIGHUP.
     pub cluster_config: Option<PathBuf>,
+    /// `snapshot_load_unclean` (ferrocache extension): load a `-e` file
+    /// even if a daemon loaded it before and may have served since.
+    pub snapshot_load_unclean: bool,
+    /// `snapshot_path` (ferrocache extension): where online snapshots go
+    /// (SIGUSR2, `snapshot_interval`); loaded at start with
+    /// `snapshot_load_unclean` when no `-e` file was.
+    pub snapshot_path: Option<PathBuf>,
+    /// `snapshot_interval` (ferrocache extension): seconds between online
+    /// snapshots (0: only on SIGUSR2).
+    pub snapshot_interval: u64,
     /// `shutdown_timeout` (ferrocache extension): seconds to drain
     /// connections on shutdown. Default 10.
     pub shutdown_timeout: u64,
@@ -176,6 +186,9 @@ impl Default for Extended {
             sasl_pwdb: None,
             sasl_mech_list: None,
             cluster_config: None,
+            snapshot_load_unclean: false,
+            snapshot_path: None,
+            snapshot_interval: 0,
             shutdown_timeout: 10,
             metrics_listen: None,
             hot_keys: crate::hotkeys::DEFAULT_TOP,
@@ -256,7 +269,8 @@ pub struct Config {
     pub auth_file: Option<PathBuf>,
     /// `-Z`: TLS.
     pub tls: bool,
-    /// `-e`: mmap'd memory file (restartable cache).
+    /// `-e`: the snapshot file of a warm restart: written on SIGUSR1 or
+    /// `shutdown graceful`, loaded at start (`crate::persist`).
     pub memory_file: Option<PathBuf>,
     /// `-N`: number of NAPI ids.
     pub napi_ids: Option<u32>,
@@ -361,9 +375,7 @@ impl Config {
         if self.sasl && self.udp_port != 0 {
             return Some("-S/--enable-sasl cannot be used with UDP (-U); use -U 0".into());
         }
-        let flag = if self.memory_file.is_some() {
-            "-e/--memory-file"
-        } else if self.enable_largepages {
+        let flag = if self.enable_largepages {
             "-L/--enable-largepages"
         } else if self.napi_ids.is_some() {
             "-N/--napi-ids"

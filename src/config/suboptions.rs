@@ -212,6 +212,21 @@ pub const SUBOPTIONS: &[SubOption] = &[
         Used("nodes for `config get cluster`, reread on SIGHUP (ferrocache)"),
     ),
     sub(
+        "snapshot_path",
+        SubKind::Str,
+        Used("file of online snapshots, written on SIGUSR2 (ferrocache)"),
+    ),
+    sub(
+        "snapshot_interval",
+        SubKind::Uint,
+        Used("seconds between online snapshots, 0: none (ferrocache)"),
+    ),
+    sub(
+        "snapshot_load_unclean",
+        SubKind::Flag,
+        Used("load a -e file a daemon already loaded (ferrocache)"),
+    ),
+    sub(
         "shutdown_timeout",
         SubKind::Uint,
         Used("seconds to drain connections on shutdown, default 10 (ferrocache)"),
@@ -293,6 +308,9 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
                 "idle_timeout" => ext.idle_timeout = uint(),
                 "temporary_ttl" => ext.temporary_ttl = Some(uint().min(u32::MAX as u64) as u32),
                 "shutdown_timeout" => ext.shutdown_timeout = uint(),
+                "snapshot_load_unclean" => ext.snapshot_load_unclean = true,
+                "snapshot_path" => ext.snapshot_path = string().map(PathBuf::from),
+                "snapshot_interval" => ext.snapshot_interval = uint(),
                 "metrics_listen" => ext.metrics_listen = string(),
                 "hot_keys" => {
                     let v = need(value)?;

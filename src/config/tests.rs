@@ -469,7 +469,6 @@ fn unsupported_flags() {
             &["-S", "-U", "11211"],
             "-S/--enable-sasl cannot be used with UDP",
         ),
-        (&["-e", "/dev/shm/mc"], "-e/--memory-file"),
         (&["-L"], "-L/--enable-largepages"),
         (&["-N", "2"], "-N/--napi-ids"),
     ];
@@ -480,6 +479,7 @@ fn unsupported_flags() {
     }
     assert_eq!(ok(&["-U", "0", "-M", "-r"]).unsupported(), None);
     assert_eq!(ok(&["-d", "-k"]).unsupported(), None);
+    assert_eq!(ok(&["-e", "/dev/shm/mc"]).unsupported(), None);
     assert_eq!(ok(&["-U", "11211"]).unsupported(), None);
     assert_eq!(ok(&["-S"]).unsupported(), None);
     assert_eq!(ok(&["-Z"]).unsupported(), None);
@@ -574,4 +574,28 @@ fn the_suboption_table_names_each_once() {
             o.name
         );
     }
+}
+
+#[test]
+fn warm_restart_settings() {
+    let c = ok(&[
+        "-e",
+        "/var/lib/ferrocache/cache.snap",
+        "-o",
+        "snapshot_path=/var/lib/ferrocache/online.snap,snapshot_interval=300,snapshot_load_unclean",
+    ]);
+    assert_eq!(
+        c.memory_file.as_deref(),
+        Some(std::path::Path::new("/var/lib/ferrocache/cache.snap"))
+    );
+    let e = &c.extended;
+    assert_eq!(
+        e.snapshot_path.as_deref(),
+        Some(std::path::Path::new("/var/lib/ferrocache/online.snap"))
+    );
+    assert_eq!(e.snapshot_interval, 300);
+    assert!(e.snapshot_load_unclean);
+    let d = ok(&[]);
+    assert!(d.memory_file.is_none() && d.extended.snapshot_path.is_none());
+    assert!(!d.extended.snapshot_load_unclean && d.extended.snapshot_interval == 0);
 }

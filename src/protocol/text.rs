@@ -117,6 +117,9 @@ pub enum Request<'a> {
     RefreshCerts {
         noreply: bool,
     },
+    /// `snapshot` (ferrocache): write an online snapshot to
+    /// `-o snapshot_path` in the background.
+    Snapshot,
     /// `shutdown [graceful]`. An unknown mode is still a request: memcached
     /// refuses `shutdown` without `-A` before it looks at the mode.
     Shutdown {
@@ -197,6 +200,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         b"quit" => cx.complete(Request::Quit),
         b"verbosity" => cx.verbosity(),
         b"shutdown" => cx.shutdown(),
+        b"snapshot" => cx.complete(Request::Snapshot),
         b"refresh_certs" => cx.complete(Request::RefreshCerts {
             noreply: Args::new(rest).noreply(),
         }),

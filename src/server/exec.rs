@@ -489,6 +489,11 @@ impl<'a> Exec<'a> {
         self.shared.config.enable_shutdown
     }
 
+    /// `shutdown graceful`: the stop saves the cache (`-e`), as SIGUSR1.
+    pub fn request_save(&self) {
+        self.shared.persist.request_save();
+    }
+
     /// The `stats` group `group` as memcached's `STAT` lines.
     pub fn stats(&self, group: &[u8], out: &mut Vec<u8>) {
         super::report::stats(self.shared, group, out)

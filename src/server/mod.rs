@@ -79,6 +79,18 @@ impl Server {
     /// activation) instead of binding `-l`/`-p`/`-s` when it is not empty.
     pub fn bind_with(config: Config, inherited: Vec<Inherited>) -> io::Result<Server> {
         let cache = Cache::new(cache_config(&config), Arc::new(Clock::new()));
+        // A warm restart loads before any port opens (and READY=1).
+        let persist = crate::persist::Status::default();
+        let unclean = config.extended.snapshot_load_unclean;
+        let opts = crate::persist::LoadOptions { unclean };
+        let files = [&config.memory_file, &config.extended.snapshot_path];
+        for path in files.into_iter().flatten() {
+            // The online snapshot only when no -e file loaded.
+            if let Some(p) = persist.load_at_start(&cache, path, opts) {
+                cache.raise_hash_power(p);
+                break;
+            }
+        }
         let mut listeners = Vec::new();
         let mut tcp_port = 0;
         let activated = !inherited.is_empty();
@@ -158,6 +170,7 @@ impl Server {
             metrics_on: metrics.is_some(),
             read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
             cluster,
+            persist,
             tls,
             cache,
             stats: Stats::with_hot_keys(
@@ -283,6 +296,14 @@ impl Server {
                 .name("maintenance".into())
                 .spawn(move || maintain(&s))?,
         );
+        if let Some(path) = shared.config.extended.snapshot_path.clone() {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("snapshot".into())
+                    .spawn(move || snapshots(&s, &path))?,
+            );
+        }
         Ok(ServerHandle {
             shared,
             addrs,
@@ -512,6 +533,23 @@ fn maintain(shared: &Shared) {
             if let Some(tls) = &shared.tls {
                 tls.reload_if_changed(clock.now());
             }
+        }
+    }
+}
+
+/// The snapshot thread (`-o snapshot_path`): an online snapshot on SIGUSR2
+/// and every `-o snapshot_interval` seconds, written while the workers
+/// serve (see `Cache::for_each_item`).
+fn snapshots(shared: &Shared, path: &std::path::Path) {
+    let every = Duration::from_secs(shared.config.extended.snapshot_interval);
+    let mut last = std::time::Instant::now();
+    while !shared.is_shutting_down() {
+        let asked = shared.persist.wait_snapshot(Duration::from_millis(200));
+        let due = !every.is_zero() && last.elapsed() >= every;
+        if (asked || due) && !shared.is_shutting_down() {
+            let cache = &shared.cache;
+            let _ = shared.persist.save_online(cache, path, cache.hash_power());
+            last = std::time::Instant::now();
         }
     }
 }

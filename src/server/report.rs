@@ -282,8 +282,9 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("time_in_listen_disabled_us", 0);
     w.stat("threads", c.threads);
     w.stat("conn_yields", t.conn_yields);
-    w.stat("hash_power_level", 16);
-    w.stat("hash_bytes", 524288);
+    let hash_power = shared.cache.hash_power();
+    w.stat("hash_power_level", hash_power);
+    w.stat("hash_bytes", 8u64 << hash_power);
     w.stat("hash_is_expanding", 0);
     for name in [
         "slab_reassign_rescues",
@@ -326,6 +327,10 @@ fn general(shared: &Shared) -> Snapshot {
                 .now()
                 .saturating_sub(tls.refreshed_at.load(Ordering::Relaxed)),
         );
+    }
+    // ferrocache: the last load and save (`-e`, `-o snapshot_path` only).
+    if c.memory_file.is_some() || c.extended.snapshot_path.is_some() {
+        persist_stats(&mut w, &shared.persist);
     }
     w.stat("unexpected_napi_ids", 0);
     w.stat("round_robin_fallback", 0);
@@ -521,8 +526,39 @@ fn settings(shared: &Shared) -> Snapshot {
     };
     w.stat("ssl_min_version", min_version);
     w.stat("num_napi_ids", "(null)");
-    w.stat("memory_file", "(null)");
+    match &c.memory_file {
+        Some(p) => w.stat("memory_file", p.display().to_string()),
+        None => w.stat("memory_file", "(null)"),
+    }
     w
+}
+
+/// `snapshot_load_*` and `snapshot_save_*`: what the last load and save
+/// of the `-e` file did (`none` before there is one).
+fn persist_stats(w: &mut Snapshot, status: &crate::persist::Status) {
+    let figures = |last: Option<crate::persist::Outcome>| {
+        let last = last.unwrap_or_default();
+        let result = if last.result.is_empty() {
+            "none"
+        } else {
+            last.result
+        };
+        (result, last.at, last.report)
+    };
+    let (result, at, r) = figures(status.last_load.lock().clone());
+    w.stat("snapshot_load_result", result);
+    w.stat("snapshot_load_time", at);
+    w.stat("snapshot_load_items", r.items);
+    w.stat("snapshot_load_bytes", r.bytes);
+    w.stat("snapshot_load_expired", r.expired);
+    w.stat("snapshot_load_skipped", r.skipped);
+    w.stat("snapshot_load_us", r.micros);
+    let (result, at, r) = figures(status.last_save.lock().clone());
+    w.stat("snapshot_save_result", result);
+    w.stat("snapshot_save_time", at);
+    w.stat("snapshot_save_items", r.items);
+    w.stat("snapshot_save_bytes", r.bytes);
+    w.stat("snapshot_save_us", r.micros);
 }
 
 /// `stats items`: per memcached size class, the class memcached would

@@ -40,6 +40,8 @@ pub struct Shared {
     pub auth: auth::Auth,
     /// `config get cluster` (auto-discovery); reloaded by [`Shared::reload`].
     pub cluster: cluster::Cluster,
+    /// `-e`: whether the stop saves, and the last load and save.
+    pub persist: crate::persist::Status,
     /// Read-buffer memory of all connections (`-o read_buf_mem_limit`).
     pub read_bufs: readbuf::ReadBufs,
     /// `-o metrics_listen`: time each command for the latency histograms.

@@ -20,6 +20,9 @@ use crate::clock::Clock;
 /// rarely wait for each other. Memory does not depend on it.
 const STRIPES: usize = 256;
 
+/// memcached's starting `hash_power_level` (`-o hashpower` default).
+const HASH_POWER_START: u32 = 16;
+
 /// The cleaner's lock (which also holds the crawler's position) and its
 /// counters.
 #[derive(Default)]
@@ -55,6 +58,9 @@ pub struct Cache {
     oldest_live: AtomicU32,
     /// memcached's size classes, for per-class figures.
     classes: Arc<Classes>,
+    /// memcached's `hash_power_level`, which `stats` reports: log2 of the
+    /// table it would have grown to for the most items held so far.
+    hash_power: AtomicU32,
     pub(super) config: CacheConfig,
 }
 
@@ -82,6 +88,7 @@ impl Cache {
             clock,
             oldest_live: AtomicU32::new(0),
             classes,
+            hash_power: AtomicU32::new(HASH_POWER_START),
             config,
         }
     }
@@ -410,6 +417,14 @@ impl Cache {
     pub fn maintain(&self, segments: usize) {
         self.crawl(segments);
         self.free_empty();
+        // memcached grows its table past 1.5 items per bucket, and never
+        // shrinks it.
+        let items = self.stats().items.curr_items;
+        let mut p = self.hash_power();
+        while p < 32 && items > (3u64 << p) / 2 {
+            p += 1;
+        }
+        self.raise_hash_power(p);
         let mut rounds = 0;
         while self.log.segment_counts().0 > self.log.limit_segments() && rounds < 1 << 16 {
             if !self.clean(true) {
@@ -500,6 +515,16 @@ impl Cache {
             self.lock(i).reset_stats();
         }
         self.classes.reset();
+    }
+
+    /// memcached's `hash_power_level` for `stats`.
+    pub fn hash_power(&self) -> u32 {
+        self.hash_power.load(Ordering::Relaxed)
+    }
+
+    /// Keep `hash_power_level` at least `p` (a restart restores it).
+    pub fn raise_hash_power(&self, p: u32) {
+        self.hash_power.fetch_max(p.min(32), Ordering::Relaxed);
     }
 
     pub fn stripe_count(&self) -> usize {

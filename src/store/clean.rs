@@ -105,7 +105,7 @@ impl Cache {
 
     /// The stripe and key hash of the record at `h`, as `Cache::locate`
     /// gives them for its key.
-    fn home(&self, h: Handle, hdr: &Header) -> (usize, u64) {
+    pub(super) fn home(&self, h: Handle, hdr: &Header) -> (usize, u64) {
         let mut key = [0u8; 256];
         let key = &mut key[..hdr.nkey];
         self.log.key(h, hdr).copy_to(key);

@@ -15,7 +15,9 @@
 //! - `types`: configuration, modes, options, outcomes, figures;
 //! - `cache`: [`Cache`] and its core operations;
 //! - `meta` and `clean`: more of `Cache` (meta operations; eviction,
-//!   compaction and the expiry crawler).
+//!   compaction and the expiry crawler);
+//! - `walk`: every live item out and items back in with their own fields
+//!   (snapshots, `-e`).
 //!
 //! This file only declares them and says what the crate sees.
 
@@ -26,6 +28,7 @@ mod log;
 mod meta;
 mod stripe;
 mod types;
+mod walk;
 mod words;
 
 pub use cache::Cache;
@@ -36,6 +39,7 @@ pub use types::{
     DeltaOptions, DeltaOutcome, ItemInfo, ReadOptions, ReadState, SlabConfig, StoreError,
     StoreMode, StoreOptions, StoreOutcome, StoreStats,
 };
+pub use walk::{ItemCopy, MAX_KEY};
 pub use words::Bytes;
 
 #[cfg(test)]

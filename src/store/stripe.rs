@@ -324,6 +324,11 @@ impl Stripe {
         (c << self.id_bits) | self.id
     }
 
+    /// Make this stripe's next CAS unique larger than `cas`.
+    pub fn raise_cas(&mut self, cas: u64) {
+        self.next_cas = self.next_cas.max((cas >> self.id_bits).saturating_add(1));
+    }
+
     // ---- linking -----------------------------------------------------
 
     /// Link the record written into `r` under `hash`, replacing `old` (a

@@ -519,6 +519,7 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"Version\r\n", unknown(9)),
         (b"version\t\r\n", unknown(10)),
         (b"quit\r\n", done(Request::Quit, 6)),
+        (b"snapshot\r\n", done(Request::Snapshot, 10)),
         (b"quit x\n", done(Request::Quit, 7)),
         (
             b"shutdown\r\n",

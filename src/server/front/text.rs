@@ -201,6 +201,15 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
         Request::Verbosity { noreply } => reply(out, noreply, b"OK\r\n"),
         Request::Quit => return Flow::Close,
         // memcached answers its error message as it is (`Error ...`).
+        Request::Snapshot => match ex.shared.config.extended.snapshot_path {
+            Some(_) => {
+                ex.shared.persist.request_snapshot();
+                out.extend_from_slice(b"OK\r\n");
+            }
+            None => {
+                out.extend_from_slice(b"CLIENT_ERROR snapshots not enabled (-o snapshot_path)\r\n")
+            }
+        },
         Request::RefreshCerts { noreply } => match ex.shared.refresh_certs() {
             Ok(()) => reply(out, noreply, b"OK\r\n"),
             Err(msg) => {
@@ -215,7 +224,11 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
             ShutdownMode::Invalid => {
                 out.extend_from_slice(b"CLIENT_ERROR invalid shutdown mode\r\n")
             }
-            ShutdownMode::Now | ShutdownMode::Graceful => return Flow::Shutdown,
+            ShutdownMode::Now => return Flow::Shutdown,
+            ShutdownMode::Graceful => {
+                ex.request_save();
+                return Flow::Shutdown;
+            }
         },
         Request::CacheMemlimit { megabytes, noreply } => {
             if ex.set_memory_limit(megabytes) {

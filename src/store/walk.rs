@@ -1,0 +1,193 @@
+//! Every live item out, and items back in with their own fields: what a
+//! snapshot of the cache (warm restart, `-e`) needs from the store. The
+//! file format and its I/O are not here (`crate::persist`).
+
+use super::cache::Cache;
+use super::log::{self, BINARY_KEY, FETCHED, HDR, REF, STALE, WON};
+use super::stripe::Value;
+use super::types::StoreError;
+
+/// The status bits an item keeps across a restart: CLOCK's reference bit,
+/// fetched (meta `h`), stale and win (`X`, `W`/`Z`) and a binary key (`b`).
+const KEPT_BITS: u8 = REF | FETCHED | STALE | WON | BINARY_KEY;
+
+/// Longest key the log can hold (its length is one byte; 0 marks a filler).
+pub const MAX_KEY: usize = 250;
+
+/// One item, copied out of the log or about to go in.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ItemCopy {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub flags: u32,
+    pub cas: u64,
+    /// Relative expiry (0: never).
+    pub exp: u32,
+    /// Relative time of the last access.
+    pub time: u32,
+    /// Status bits ([`FETCHED`], `REF`, `STALE`, `WON`, `BINARY_KEY`).
+    pub bits: u8,
+}
+
+impl Cache {
+    /// Copy every live item into `item` in turn and call `f`, oldest written
+    /// first; `f` returns false to stop. Returns the number of items visited.
+    ///
+    /// Each stripe lock is held for one record: a header check and the copy
+    /// of a short value; a long value is pinned and copied after unlocking.
+    /// The cleaner's lock keeps records from moving under the walk:
+    /// - `online == false` (a stopped server): held for the whole walk, and
+    ///   the result is exact;
+    /// - `online == true` (while serving): held for one segment at a time,
+    ///   so a writer waits at most that long. Segments sealed while the walk
+    ///   ran are walked after, so an item the cleaner moves forward is still
+    ///   seen (perhaps twice); an item stored or deleted during the walk may
+    ///   or may not be in it.
+    pub fn for_each_item(
+        &self,
+        item: &mut ItemCopy,
+        online: bool,
+        mut f: impl FnMut(&ItemCopy) -> bool,
+    ) -> u64 {
+        let mut n = 0;
+        if !online {
+            let _cleaner = self.clean.lock.lock();
+            let mut walk: Vec<(u32, usize)> = self
+                .log
+                .sealed()
+                .into_iter()
+                .map(|seg| (seg, self.log.settle(seg)))
+                .collect();
+            walk.extend(self.log.head_extent());
+            for (seg, end) in walk {
+                if !self.walk_segment(seg, end, item, &mut n, &mut f) {
+                    break;
+                }
+            }
+            return n;
+        }
+        let mut walked = std::collections::HashSet::new();
+        // Each round walks what was sealed since the last; bounded, as
+        // writers may seal segments as fast as the walk goes.
+        for _ in 0..4 {
+            let todo: Vec<u32> = self
+                .log
+                .sealed()
+                .into_iter()
+                .filter(|s| !walked.contains(s))
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            for seg in todo {
+                walked.insert(seg);
+                let _cleaner = self.clean.lock.lock();
+                if !self.log.sealed().contains(&seg) {
+                    continue; // cleaned meanwhile: its items moved ahead
+                }
+                let end = self.log.settle(seg);
+                if !self.walk_segment(seg, end, item, &mut n, &mut f) {
+                    return n;
+                }
+            }
+        }
+        let _cleaner = self.clean.lock.lock();
+        if let Some((seg, end)) = self.log.head_extent() {
+            self.walk_segment(seg, end, item, &mut n, &mut f);
+        }
+        n
+    }
+
+    /// The live records of one segment, up to `end`; false when `f` stops.
+    fn walk_segment(
+        &self,
+        seg: u32,
+        end: usize,
+        item: &mut ItemCopy,
+        n: &mut u64,
+        f: &mut impl FnMut(&ItemCopy) -> bool,
+    ) -> bool {
+        for (h, hdr) in self.log.records(seg, end) {
+            if hdr.nkey == 0 || hdr.nkey > MAX_KEY {
+                continue; // filler
+            }
+            let (i, hash) = self.home(h, &hdr);
+            let ctx = self.ctx();
+            let s = self.lock(i);
+            if !s.holds(hash, h) {
+                continue;
+            }
+            let hdr = self.log.header(h);
+            if ctx.is_dead(&hdr) {
+                continue;
+            }
+            let view = s.view(&self.log, h);
+            item.key.clear();
+            view.key.extend_into(&mut item.key);
+            item.flags = view.flags;
+            item.cas = view.cas;
+            item.exp = view.exp;
+            item.time = view.time;
+            item.bits = view.bits & KEPT_BITS;
+            item.value.clear();
+            match &view.value {
+                Value::Inline(v) => {
+                    v.extend_into(&mut item.value);
+                    drop(s);
+                }
+                Value::Shared(v) => {
+                    let pinned = v.pin();
+                    drop(s);
+                    pinned.bytes().extend_into(&mut item.value);
+                }
+            }
+            *n += 1;
+            if !f(item) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Store a loaded item as it was: its CAS, expiry, access time and
+    /// status bits, replacing any item under its key. The caller drops
+    /// expired items first and raises the CAS counters after
+    /// ([`Cache::raise_cas_floor`]).
+    pub fn load_item(&self, item: &ItemCopy) -> Result<(), StoreError> {
+        let (key, value) = (&item.key[..], &item.value[..]);
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Err(StoreError::TooLarge);
+        }
+        let len = log::record_len(key.len(), item.flags, value.len());
+        if HDR + key.len() + value.len() > self.config.max_item_size || len > self.log.max_record()
+        {
+            return Err(StoreError::TooLarge);
+        }
+        let r = self.reserve(len)?;
+        let cas = if self.config.use_cas { item.cas } else { 0 };
+        let bits = item.bits & KEPT_BITS;
+        log::write_record(
+            r.words(),
+            key,
+            item.flags,
+            item.exp,
+            item.time,
+            cas,
+            bits,
+            [value, &[]],
+        );
+        let (i, hash) = self.locate(key);
+        let ctx = self.ctx();
+        let mut s = self.lock(i);
+        let old = s.lookup(&ctx, hash, key);
+        s.link(&self.log, hash, r, old);
+        Ok(())
+    }
+
+    /// Make every CAS unique handed out from now on larger than `cas`.
+    pub fn raise_cas_floor(&self, cas: u64) {
+        for i in 0..self.stripe_count() {
+            self.lock(i).raise_cas(cas);
+        }
+    }
+}
