@@ -603,7 +603,10 @@ fn items(shared: &Shared) -> Snapshot {
             ("moves_to_cold", 0),
             ("moves_to_warm", 0),
             // The cleaner's moves are not kept per class.
-            ("moves_within_lru", if i == 0 { store.items.moved } else { 0 }),
+            (
+                "moves_within_lru",
+                if i == 0 { store.items.moved } else { 0 },
+            ),
             ("direct_reclaims", 0),
             ("hits_to_hot", 0),
             ("hits_to_warm", 0),

@@ -369,12 +369,16 @@ impl Stripe {
     /// The expiry crawler reclaims `hdr`'s item (then calls [`Stripe::reclaim`]).
     pub fn count_crawler_reclaim(&mut self, hdr: &Header) {
         self.stats.crawler_reclaimed += 1;
-        let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
+        let ev = self
+            .classes
+            .events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
         ev.crawler_reclaimed.fetch_add(1, Relaxed);
     }
 
     pub fn reclaim(&mut self, log: &Log, hash: u64, h: Handle, hdr: &Header) {
-        let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
+        let ev = self
+            .classes
+            .events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
         if hdr.bits & FETCHED == 0 {
             self.stats.expired_unfetched += 1;
             ev.expired_unfetched.fetch_add(1, Relaxed);
@@ -385,7 +389,9 @@ impl Stripe {
     }
 
     pub fn evict(&mut self, log: &Log, hash: u64, h: Handle, hdr: &Header) {
-        let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
+        let ev = self
+            .classes
+            .events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
         if hdr.bits & FETCHED == 0 {
             self.stats.evicted_unfetched += 1;
             ev.evicted_unfetched.fetch_add(1, Relaxed);
@@ -500,7 +506,9 @@ impl Stripe {
         for h in self.index.drain() {
             let hdr = log.header(h);
             log.sub_live(h, hdr.total());
-            let ev = self.classes.events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
+            let ev = self
+                .classes
+                .events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
             ev.reclaimed.fetch_add(1, Relaxed);
             self.stats.reclaimed += 1;
         }

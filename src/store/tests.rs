@@ -389,7 +389,10 @@ fn figures_per_memcached_size_class() {
     c.flush_all(0);
     let classes = c.class_stats();
     assert_eq!(classes[30].items, 0);
-    assert_eq!(classes[30].reclaimed, 1, "a flushed item counts as reclaimed");
+    assert_eq!(
+        classes[30].reclaimed, 1,
+        "a flushed item counts as reclaimed"
+    );
     c.reset_stats();
     assert_eq!(c.class_stats()[30].reclaimed, 0);
     assert_eq!(c.stats().items.reclaimed, 0);
@@ -423,8 +426,14 @@ fn temporary_items_are_not_evicted_before_they_expire() {
     let value = [b'B'; 66_560];
     c.store(StoreMode::Set, b"canary", 0, 30, &value).unwrap();
     for i in 0..100u32 {
-        c.store(StoreMode::Set, format!("key{i}").as_bytes(), 0, 3600, &value)
-            .unwrap();
+        c.store(
+            StoreMode::Set,
+            format!("key{i}").as_bytes(),
+            0,
+            3600,
+            &value,
+        )
+        .unwrap();
     }
     assert!(c.stats().items.evictions > 0);
     assert!(get(&c, b"canary").is_some());

@@ -658,7 +658,10 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"x\r\n", unknown(3)),
         (b"sets a\r\n", unknown(8)),
         // --- slabs (replies checked against memcached 1.6.18) ---
-        (b"slabs automove 1\r\n", done(Request::SlabsAutomove { noreply: false }, 18)),
+        (
+            b"slabs automove 1\r\n",
+            done(Request::SlabsAutomove { noreply: false }, 18),
+        ),
         (b"slabs automove 3\r\n", unknown(18)),
         (
             b"slabs automove x\r\n",
@@ -675,11 +678,21 @@ fn table() -> Vec<(&'static [u8], Outcome<'static>)> {
         (b"slabs automove ratio\r\n", unknown(22)),
         (
             b"slabs reassign 1 2\r\n",
-            done(Request::SlabsReassign { classes: Some((1, 2)) }, 20),
+            done(
+                Request::SlabsReassign {
+                    classes: Some((1, 2)),
+                },
+                20,
+            ),
         ),
         (
             b"slabs reassign -1 2\r\n",
-            done(Request::SlabsReassign { classes: Some((-1, 2)) }, 21),
+            done(
+                Request::SlabsReassign {
+                    classes: Some((-1, 2)),
+                },
+                21,
+            ),
         ),
         (
             b"slabs reassign a b\r\n",
