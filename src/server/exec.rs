@@ -43,6 +43,8 @@ pub struct Session {
     pub pause_above: Option<usize>,
     /// Keys of the paused multi-get already answered.
     pub keys_done: usize,
+    /// Where a paused `lru_crawler metadump|mgdump` resumes.
+    pub dump: Option<Box<super::inspect::DumpCursor>>,
 }
 
 impl Session {
@@ -442,7 +444,10 @@ impl<'a> Exec<'a> {
 
     /// The `stats` group `group` as memcached's `STAT` lines.
     pub fn stats(&self, group: &[u8], out: &mut Vec<u8>) {
-        super::report::stats(self.shared, group, out)
+        match group.strip_prefix(b"cachedump") {
+            Some(rest) if rest.is_empty() || rest[0] == b' ' => self.cachedump(rest, out),
+            _ => super::report::stats(self.shared, group, out),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod conn_table;
 mod exchange;
 mod exec;
 mod front;
+mod inspect;
 pub mod metrics;
 mod portfile;
 mod readbuf;
@@ -154,6 +155,7 @@ impl Server {
             Some(addr) => Some(metrics::bind(addr)?),
             None => None,
         };
+        let crawler = inspect::Crawler::new(&config);
         let shared = Arc::new(Shared {
             metrics_on: metrics.is_some(),
             read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
@@ -162,6 +164,7 @@ impl Server {
             cache,
             config,
             stats: Stats::default(),
+            crawler,
             limits,
             max_request,
             tcp_port,
@@ -478,6 +481,7 @@ fn maintain(shared: &Shared) {
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         clock.tick();
+        inspect::Crawler::run_pending(shared);
         ticks += 1;
         if ticks % 10 == 0 {
             shared.cache.maintain(4);

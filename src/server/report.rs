@@ -298,8 +298,12 @@ fn general(shared: &Shared) -> Snapshot {
         "slabs_moved",
         store.segments_compacted + store.segments_evicted,
     );
-    w.stat("lru_crawler_running", 0);
-    w.stat("lru_crawler_starts", 0);
+    let crawler = &shared.crawler;
+    w.stat(
+        "lru_crawler_running",
+        u8::from(crawler.running.load(Ordering::Relaxed)),
+    );
+    w.stat("lru_crawler_starts", crawler.starts.load(Ordering::Relaxed));
     w.stat("lru_maintainer_juggles", 0);
     for name in [
         "malloc_fails",
@@ -338,8 +342,11 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("evictions", i.evictions);
     w.stat("reclaimed", i.reclaimed);
     w.stat("crawler_reclaimed", i.crawler_reclaimed);
-    for name in [
+    w.stat(
         "crawler_items_checked",
+        shared.crawler.items_checked.load(Ordering::Relaxed),
+    );
+    for name in [
         "lrutail_reflocked",
         "moves_to_cold",
         "moves_to_warm",
@@ -399,9 +406,16 @@ fn settings(shared: &Shared) -> Snapshot {
     // The setting, as memcached reports it (and --help documents its
     // default); the store may carve smaller chunks internally.
     w.stat("slab_chunk_max", c.slab_chunk_max());
-    w.stat("lru_crawler", "yes");
-    w.stat("lru_crawler_sleep", 100);
-    w.stat("lru_crawler_tocrawl", 0);
+    let crawler = &shared.crawler;
+    w.stat(
+        "lru_crawler",
+        yes_no(crawler.enabled.load(Ordering::Relaxed)),
+    );
+    w.stat("lru_crawler_sleep", crawler.sleep.load(Ordering::Relaxed));
+    w.stat(
+        "lru_crawler_tocrawl",
+        crawler.tocrawl.load(Ordering::Relaxed),
+    );
     w.stat("tail_repair_time", 0);
     w.stat("flush_enabled", yes_no(!c.disable_flush_all));
     w.stat("dump_enabled", yes_no(!c.disable_dumping));

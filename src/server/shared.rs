@@ -26,6 +26,8 @@ pub struct Shared {
     pub cache: Cache,
     pub config: Config,
     pub stats: Stats,
+    /// `lru_crawler`'s settings and counters.
+    pub crawler: super::inspect::Crawler,
     pub limits: text::Limits,
     /// Largest read buffer a connection may need (one request).
     pub max_request: usize,

@@ -13,13 +13,14 @@
 //! - `stripe`: one stripe's index and counters, and its lock guard;
 //! - `types`: configuration, modes, options, outcomes, figures;
 //! - `cache`: [`Cache`] and its core operations;
-//! - `meta` and `clean`: more of `Cache` (meta operations; eviction,
-//!   compaction and the expiry crawler).
+//! - `meta`, `clean` and `dump`: more of `Cache` (meta operations;
+//!   eviction, compaction and the expiry crawler; walks for the dumps).
 //!
 //! This file only declares them and says what the crate sees.
 
 mod cache;
 mod clean;
+mod dump;
 mod log;
 mod meta;
 mod stripe;
@@ -27,6 +28,7 @@ mod types;
 mod words;
 
 pub use cache::Cache;
+pub use dump::{DumpItem, Entry as DumpEntry, BATCH as DUMP_BATCH};
 pub use log::{BINARY_KEY, FETCHED, HDR, STALE, WON};
 pub use stripe::{ItemView, Pinned, Shared, StripeStats, Value, PIN_ABOVE};
 pub use types::{

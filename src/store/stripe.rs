@@ -454,6 +454,13 @@ impl Stripe {
 
     // ---- whole-stripe operations ---------------------------------------
 
+    /// Every linked record and its key hash (for a walk's snapshot).
+    pub fn for_each_linked(&self, log: &Log, mut f: impl FnMut(Handle, u64)) {
+        for &h in self.index.iter() {
+            f(h, key_hash_fast(log, h));
+        }
+    }
+
     /// `flush_all` now: unlink every item.
     pub fn flush(&mut self, log: &Log) {
         for h in self.index.drain() {

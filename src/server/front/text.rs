@@ -230,6 +230,7 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
         }
         Request::Stats { args } => ex.stats(args, out),
         Request::Meta(req) => return super::meta::meta(req, ex, out),
+        Request::LruCrawler(cmd) => return ex.lru_crawler(cmd, session, out),
         Request::ConfigGet { key } => match ex.shared.cluster.encoded() {
             Some(data) if key == b"cluster" => {
                 out.extend_from_slice(format!("CONFIG cluster 0 {}\r\n", data.len()).as_bytes());
