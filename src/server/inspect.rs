@@ -101,14 +101,16 @@ impl<'a> Exec<'a> {
             Cmd::Crawl(_) | Cmd::Dump(..) if !enabled => b"CLIENT_ERROR lru crawler disabled\r\n",
             Cmd::Crawl(arg) => match admin::classes(arg) {
                 Err(_) => b"BADCLASS invalid class id\r\n",
-                Ok(classes) if !classes.includes(ITEM_CLASS) => b"NOTSTARTED no items to crawl\r\n",
-                Ok(_) => {
-                    if crawler.running.swap(true, Ordering::AcqRel) {
-                        b"BUSY currently processing crawler request\r\n"
-                    } else {
-                        crawler.starts.fetch_add(1, Ordering::Relaxed);
-                        b"OK\r\n"
+                // memcached starts a crawl of an empty class too.
+                Ok(_) if crawler.running.load(Ordering::Acquire) => {
+                    b"BUSY currently processing crawler request\r\n"
+                }
+                Ok(classes) => {
+                    crawler.starts.fetch_add(1, Ordering::Relaxed);
+                    if classes.includes(ITEM_CLASS) {
+                        crawler.running.store(true, Ordering::Release);
                     }
+                    b"OK\r\n"
                 }
             },
             Cmd::Dump(format, arg) => return self.dump(format, arg, session, out),

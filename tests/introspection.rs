@@ -1,0 +1,403 @@
+//! Looking inside a running cache (issue #16): `lru_crawler` (settings,
+//! crawl, `metadump`, `mgdump`), `stats cachedump`, and the tools
+//! operators point at memcached (Debian's `memcached-tool dump`,
+//! libmemcached's `memcdump`), side by side with Debian's memcached.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{show, Conn, TestServer};
+
+const ORACLE: &str = "/usr/bin/memcached";
+const MEMCACHED_TOOL: &str = "/usr/share/memcached/scripts/memcached-tool";
+const MEMCDUMP: &str = "/usr/bin/memcdump";
+
+/// Read lines until one equals `end` (that line excluded).
+fn lines_until(c: &mut Conn, end: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line = c.read_line();
+        if line == end {
+            return out;
+        }
+        out.push(line);
+    }
+}
+
+fn stat_of(stats: &[(String, String)], name: &str) -> String {
+    stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("no stat {name}"))
+}
+
+/// Whether an external tool is here; in CI its absence is a failure.
+fn have(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{path} is missing (Debian's memcached and libmemcached-tools packages)"
+    );
+    eprintln!("skipped: {path} is not installed");
+    false
+}
+
+#[test]
+fn lru_crawler_subcommands_answer_as_memcached() {
+    let server = TestServer::start(&[]);
+    let mut c = server.conn();
+    let table: &[(&[u8], &[u8])] = &[
+        (
+            b"lru_crawler sleep 2000000\r\n",
+            b"CLIENT_ERROR sleep must be one second or less\r\n",
+        ),
+        (
+            b"lru_crawler sleep x\r\n",
+            b"CLIENT_ERROR bad command line format\r\n",
+        ),
+        (b"lru_crawler sleep 50\r\n", b"OK\r\n"),
+        (
+            b"lru_crawler tocrawl x\r\n",
+            b"CLIENT_ERROR bad command line format\r\n",
+        ),
+        (b"lru_crawler tocrawl 7\r\n", b"OK\r\n"),
+        (b"lru_crawler crawl 0\r\n", b"BADCLASS invalid class id\r\n"),
+        (
+            b"lru_crawler crawl 64\r\n",
+            b"BADCLASS invalid class id\r\n",
+        ),
+        (
+            b"lru_crawler crawl 1,x\r\n",
+            b"BADCLASS invalid class id\r\n",
+        ),
+        // A class with no items is crawled (and found empty).
+        (b"lru_crawler crawl 2\r\n", b"OK\r\n"),
+        (
+            b"lru_crawler metadump 0\r\n",
+            b"BADCLASS invalid class id\r\n",
+        ),
+        (b"lru_crawler metadump 2\r\n", b"END\r\n"),
+        (b"lru_crawler mgdump 63\r\n", b"EN\r\n"),
+        (
+            b"lru_crawler mgdump 99\r\n",
+            b"BADCLASS invalid class id\r\n",
+        ),
+        (b"lru_crawler\r\n", b"ERROR\r\n"),
+        (b"lru_crawler bogus\r\n", b"ERROR\r\n"),
+        (b"lru_crawler enable now\r\n", b"ERROR\r\n"),
+        (b"lru_crawler crawl 1 2\r\n", b"ERROR\r\n"),
+        (b"lru_crawler disable\r\n", b"OK\r\n"),
+        (
+            b"lru_crawler crawl 1\r\n",
+            b"CLIENT_ERROR lru crawler disabled\r\n",
+        ),
+        (
+            b"lru_crawler metadump all\r\n",
+            b"CLIENT_ERROR lru crawler disabled\r\n",
+        ),
+        (
+            b"lru_crawler mgdump all\r\n",
+            b"CLIENT_ERROR lru crawler disabled\r\n",
+        ),
+        (b"lru_crawler enable\r\n", b"OK\r\n"),
+        (
+            b"stats cachedump 1\r\n",
+            b"CLIENT_ERROR bad command line\r\n",
+        ),
+        (
+            b"stats cachedump x 1\r\n",
+            b"CLIENT_ERROR bad command line format\r\n",
+        ),
+        (
+            b"stats cachedump 64 0\r\n",
+            b"CLIENT_ERROR Illegal slab id\r\n",
+        ),
+        (b"stats cachedump 2 0\r\n", b"END\r\n"),
+        (b"stats cachedump 1 0\r\n", b"END\r\n"),
+    ];
+    for (request, reply) in table {
+        c.roundtrip(request, reply);
+    }
+    let settings = c.stats("settings");
+    assert_eq!(stat_of(&settings, "lru_crawler"), "yes");
+    assert_eq!(stat_of(&settings, "lru_crawler_sleep"), "50");
+    assert_eq!(stat_of(&settings, "lru_crawler_tocrawl"), "7");
+    c.roundtrip(b"lru_crawler disable\r\n", b"OK\r\n");
+    assert_eq!(stat_of(&c.stats("settings"), "lru_crawler"), "no");
+}
+
+#[test]
+fn crawler_start_state_follows_o() {
+    for (args, want) in [
+        (&[][..], "yes"),
+        (&["-o", "no_modern"][..], "no"),
+        (&["-o", "no_lru_crawler"][..], "no"),
+        (&["-o", "no_modern,lru_crawler"][..], "yes"),
+    ] {
+        let server = TestServer::start(args);
+        let mut c = server.conn();
+        assert_eq!(
+            stat_of(&c.stats("settings"), "lru_crawler"),
+            want,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn metadump_and_mgdump_lines() {
+    let server = TestServer::start(&[]);
+    let mut c = server.conn();
+    c.roundtrip(b"set a/b%c 5 0 3\r\nxyz\r\n", b"STORED\r\n");
+    c.roundtrip(b"set plain 0 1000 1\r\nq\r\n", b"STORED\r\n");
+    c.roundtrip(b"get plain\r\n", b"VALUE plain 0 1\r\nq\r\nEND\r\n");
+    // A binary key (base64 "AAEC" is 00 01 02).
+    c.roundtrip(b"ms AAEC 1 b\r\nz\r\n", b"HD\r\n");
+    let now: i64 = stat_of(&c.stats(""), "time").parse().unwrap();
+
+    c.send(b"lru_crawler metadump all\r\n");
+    let lines = lines_until(&mut c, b"END\r\n");
+    let mut by_key = BTreeMap::new();
+    for line in &lines {
+        let text = String::from_utf8(line.clone()).unwrap();
+        assert!(text.ends_with(" \n"), "memcached's line end: {text:?}");
+        let fields: BTreeMap<String, String> = text
+            .split_whitespace()
+            .map(|f| f.split_once('=').unwrap_or_else(|| panic!("{text:?}")))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let names: Vec<&str> = text
+            .split_whitespace()
+            .map(|f| f.split('=').next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["key", "exp", "la", "cas", "fetch", "cls", "size", "flags"],
+            "{text:?}"
+        );
+        by_key.insert(fields["key"].to_string(), fields.clone());
+        assert_eq!(fields["cls"], "1");
+        let la: i64 = fields["la"].parse().unwrap();
+        assert!((now - 5..=now + 5).contains(&la), "la {la} vs now {now}");
+    }
+    let keys: BTreeSet<&str> = by_key.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, BTreeSet::from(["a%2Fb%25c", "plain", "%00%01%02"]));
+    let slashed = &by_key["a%2Fb%25c"];
+    assert_eq!(slashed["exp"], "-1");
+    assert_eq!(slashed["flags"], "5");
+    assert_eq!(slashed["fetch"], "no");
+    let plain = &by_key["plain"];
+    assert_eq!(plain["fetch"], "yes");
+    let exp: i64 = plain["exp"].parse().unwrap();
+    assert!(
+        (now + 995..=now + 1005).contains(&exp),
+        "exp {exp} vs now {now}"
+    );
+
+    c.send(b"lru_crawler mgdump hash\r\n");
+    let lines: BTreeSet<Vec<u8>> = lines_until(&mut c, b"EN\r\n").into_iter().collect();
+    let want: BTreeSet<Vec<u8>> = [&b"mg a/b%c\r\n"[..], b"mg plain\r\n", b"mg AAEC b\r\n"]
+        .iter()
+        .map(|l| l.to_vec())
+        .collect();
+    assert_eq!(lines, want);
+
+    // cachedump: memcached 1.6.18's line, the limit honoured.
+    c.send(b"stats cachedump 1 0\r\n");
+    let all = lines_until(&mut c, b"END\r\n");
+    assert_eq!(all.len(), 3);
+    assert!(
+        all.contains(&b"ITEM a/b%c [3 b; 0 s]\r\n".to_vec()),
+        "{all:?}"
+    );
+    c.send(b"stats cachedump 1 2\r\n");
+    assert_eq!(lines_until(&mut c, b"END\r\n").len(), 2);
+
+    // Replies still queued before a dump: memcached's refusal.
+    c.send(b"mn\r\nlru_crawler metadump all\r\n");
+    c.expect(b"MN\r\nERROR cannot pipeline other commands before metadump\r\n");
+    c.send(b"mn\r\nlru_crawler mgdump all\r\n");
+    c.expect(b"MN\r\nERROR cannot pipeline other commands before mgdump\r\n");
+    c.assert_usable();
+}
+
+#[test]
+fn dumps_refused_under_x() {
+    let server = TestServer::start(&["-X"]);
+    let mut c = server.conn();
+    c.roundtrip(
+        b"lru_crawler metadump all\r\n",
+        b"ERROR metadump not allowed\r\n",
+    );
+    c.roundtrip(
+        b"lru_crawler mgdump all\r\n",
+        b"ERROR key dump not allowed\r\n",
+    );
+    c.roundtrip(
+        b"stats cachedump 1 0\r\n",
+        b"CLIENT_ERROR stats cachedump not allowed\r\n",
+    );
+}
+
+#[test]
+fn crawl_reclaims_expired_items() {
+    let server = TestServer::start(&[]);
+    let mut c = server.conn();
+    for i in 0..20 {
+        c.roundtrip(
+            format!("set short{i} 0 1 1\r\nx\r\n").as_bytes(),
+            b"STORED\r\n",
+        );
+        c.roundtrip(
+            format!("set long{i} 0 0 1\r\nx\r\n").as_bytes(),
+            b"STORED\r\n",
+        );
+    }
+    // Past the one-second TTL (memcached's clock has one-second steps).
+    std::thread::sleep(Duration::from_millis(2500));
+    let before = c.stat("crawler_reclaimed");
+    let starts = c.stat("lru_crawler_starts");
+    c.roundtrip(b"lru_crawler crawl 1\r\n", b"OK\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.stat("lru_crawler_running") != 0 {
+        assert!(Instant::now() < deadline, "the crawl did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The background sweep may have taken some first; together, all 20.
+    assert!(c.stat("crawler_reclaimed") >= before);
+    assert_eq!(c.stat("curr_items"), 20);
+    assert_eq!(c.stat("lru_crawler_starts"), starts + 1);
+    assert!(c.stat("crawler_items_checked") >= 20);
+    c.send(b"lru_crawler metadump 1\r\n");
+    assert_eq!(lines_until(&mut c, b"END\r\n").len(), 20);
+}
+
+/// A dump far larger than one reply chunk streams: every item exactly
+/// once, while another connection is served between the chunks.
+#[test]
+fn large_dump_streams_every_item_once() {
+    const ITEMS: usize = 100_000;
+    let server = TestServer::start(&["-m", "256"]);
+    let mut c = server.conn();
+    let mut batch = Vec::new();
+    for i in 0..ITEMS {
+        batch.extend_from_slice(format!("set key:{i} 0 0 4 noreply\r\nabcd\r\n").as_bytes());
+        if batch.len() > 64 * 1024 {
+            c.send(&batch);
+            batch.clear();
+        }
+    }
+    c.send(&batch);
+    c.roundtrip(b"mn\r\n", b"MN\r\n");
+    assert_eq!(c.stat("curr_items"), ITEMS as u64);
+
+    let mut other = server.conn();
+    c.send(b"lru_crawler metadump hash\r\n");
+    let mut seen = vec![false; ITEMS];
+    let mut lines = 0;
+    loop {
+        let line = c.read_line();
+        if line == b"END\r\n" {
+            break;
+        }
+        lines += 1;
+        // Another client is answered while the dump is under way.
+        if lines % 20_000 == 0 {
+            other.roundtrip(b"get key:7\r\n", b"VALUE key:7 0 4\r\nabcd\r\nEND\r\n");
+        }
+        let text = std::str::from_utf8(&line).unwrap();
+        let key = text
+            .strip_prefix("key=key%3A")
+            .and_then(|r| r.split(' ').next())
+            .unwrap_or_else(|| panic!("{}", show(&line)));
+        let i: usize = key.parse().unwrap();
+        assert!(!seen[i], "key:{i} twice");
+        seen[i] = true;
+    }
+    assert_eq!(lines, ITEMS);
+    assert!(seen.iter().all(|&s| s));
+    c.assert_usable();
+}
+
+/// Debian's memcached on a free port, killed on drop.
+fn oracle() -> TestServer {
+    let args = common::root_user_args_for(Path::new(ORACLE));
+    TestServer::spawn_bin(Path::new(ORACLE), args, &[])
+}
+
+/// 1,000 items with assorted flags and values, no expiry.
+fn fill(addr: std::net::SocketAddr) {
+    let mut c = Conn::connect(addr);
+    for i in 0..1000 {
+        let value = format!("value-{i}-{}", "v".repeat(i % 50));
+        c.roundtrip(
+            format!("set tool:{i} {} 0 {}\r\n{value}\r\n", i % 7, value.len()).as_bytes(),
+            b"STORED\r\n",
+        );
+    }
+}
+
+/// `memcached-tool ADDR dump`: its `add` records, sorted.
+fn tool_dump(addr: std::net::SocketAddr) -> Vec<String> {
+    let out = Command::new("perl")
+        .args([MEMCACHED_TOOL, &addr.to_string(), "dump"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run memcached-tool");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut records: Vec<String> = text
+        .split("add ")
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("add {r}"))
+        .collect();
+    records.sort();
+    records
+}
+
+#[test]
+fn memcached_tool_dump_matches_memcached() {
+    if common::is_memcached() || !have(ORACLE) || !have(MEMCACHED_TOOL) {
+        return;
+    }
+    let theirs = oracle();
+    let ours = TestServer::spawn(common::root_user_args());
+    fill(theirs.addr);
+    fill(ours.addr);
+    let want = tool_dump(theirs.addr);
+    assert_eq!(want.len(), 1000, "memcached's own dump");
+    let got = tool_dump(ours.addr);
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+}
+
+#[test]
+fn memcdump_lists_every_key() {
+    if common::is_memcached() || !have(MEMCDUMP) {
+        return;
+    }
+    let ours = TestServer::spawn(common::root_user_args());
+    fill(ours.addr);
+    let out = Command::new(MEMCDUMP)
+        .arg(format!("--servers=127.0.0.1:{}", ours.addr.port()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("run memcdump");
+    assert!(out.status.success(), "memcdump failed");
+    let keys: BTreeSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let want: BTreeSet<String> = (0..1000).map(|i| format!("tool:{i}")).collect();
+    assert_eq!(keys, want);
+}
