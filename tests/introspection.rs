@@ -134,6 +134,40 @@ fn lru_crawler_subcommands_answer_as_memcached() {
 }
 
 #[test]
+fn stats_detail_counts_per_prefix() {
+    let server = TestServer::start(&["-D", "|"]);
+    let mut c = server.conn();
+    let table: &[(&[u8], &[u8])] = &[
+        (b"stats detail dump\r\n", b"END\r\n"),
+        (
+            b"stats detail\r\n",
+            b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
+        ),
+        (b"stats detail on\r\n", b"OK\r\n"),
+        (b"set a|1 0 0 1\r\nx\r\n", b"STORED\r\n"),
+        // No delimiter: not counted.
+        (b"set plain 0 0 1\r\nx\r\n", b"STORED\r\n"),
+        (b"get a|1 a|2\r\n", b"VALUE a|1 0 1\r\nx\r\nEND\r\n"),
+        (b"delete a|3\r\n", b"NOT_FOUND\r\n"),
+        (
+            b"stats detail dump\r\n",
+            b"PREFIX a get 2 hit 1 set 1 del 1\r\nEND\r\n",
+        ),
+        (b"stats detail off\r\n", b"OK\r\n"),
+        (b"get a|1\r\n", b"VALUE a|1 0 1\r\nx\r\nEND\r\n"),
+        (
+            b"stats detail dump\r\n",
+            b"PREFIX a get 2 hit 1 set 1 del 1\r\nEND\r\n",
+        ),
+        (b"stats reset\r\n", b"RESET\r\n"),
+        (b"stats detail dump\r\n", b"END\r\n"),
+    ];
+    for (request, reply) in table {
+        c.roundtrip(request, reply);
+    }
+}
+
+#[test]
 fn crawler_start_state_follows_o() {
     for (args, want) in [
         (&[][..], "yes"),

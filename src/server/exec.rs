@@ -12,6 +12,7 @@
 //! dispatch is added per request.
 
 use super::auth::{AsciiAuth, SaslReply};
+use super::inspect::PrefixOp;
 use super::shared::Shared;
 use crate::stats::ThreadStats;
 use crate::store::{
@@ -229,6 +230,11 @@ impl<'a> Exec<'a> {
     /// to `out`. False on a miss, with nothing appended.
     pub fn read<R: HitReply>(&self, key: &[u8], op: ReadOp, reply: &R, out: &mut Vec<u8>) -> bool {
         let found = self.lookup(key, op, reply, out);
+        if self.shared.prefixes.enabled() && !matches!(op, ReadOp::Meta(_)) {
+            self.shared
+                .prefixes
+                .record(key, PrefixOp::Get { hit: found });
+        }
         let s = self.stats;
         let count = |hits, misses| ThreadStats::incr(if found { hits } else { misses });
         match op {
@@ -325,6 +331,9 @@ impl<'a> Exec<'a> {
     pub fn store(&self, op: &StoreOp) -> Result<StoreOutcome, StoreError> {
         let s = self.stats;
         ThreadStats::incr(&s.cmd_set);
+        if self.shared.prefixes.enabled() {
+            self.shared.prefixes.record(op.key, PrefixOp::Set);
+        }
         let result = match op.value {
             Some(value) => self
                 .shared
@@ -358,6 +367,9 @@ impl<'a> Exec<'a> {
     /// A delete, with meta's options or without.
     pub fn delete(&self, key: &[u8], opts: &DeleteOptions, family: Family) -> DeleteOutcome {
         let s = self.stats;
+        if self.shared.prefixes.enabled() && family == Family::Classic {
+            self.shared.prefixes.record(key, PrefixOp::Delete);
+        }
         let outcome = self.shared.cache.delete_with(key, opts);
         match outcome {
             // An invalidation or a value drop is not a delete hit.
@@ -444,10 +456,17 @@ impl<'a> Exec<'a> {
 
     /// The `stats` group `group` as memcached's `STAT` lines.
     pub fn stats(&self, group: &[u8], out: &mut Vec<u8>) {
-        match group.strip_prefix(b"cachedump") {
-            Some(rest) if rest.is_empty() || rest[0] == b' ' => self.cachedump(rest, out),
-            _ => super::report::stats(self.shared, group, out),
+        use super::inspect::after_word;
+        if let Some(args) = after_word(group, b"cachedump") {
+            return self.cachedump(args, out);
         }
+        if let Some(args) = after_word(group, b"detail") {
+            return self.shared.prefixes.command(args, out);
+        }
+        if after_word(group, b"reset").is_some() {
+            self.shared.prefixes.clear();
+        }
+        super::report::stats(self.shared, group, out)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Looking inside a running cache: `lru_crawler` (its settings, the
 //! on-demand expiry crawl, and the `metadump`/`mgdump` key dumps) and
-//! `stats cachedump`.
+//! `stats cachedump`, `stats detail`.
 //!
 //! A dump streams: [`DumpCursor`] lives in the connection's
 //! [`Session`] and walks the store stripe by stripe, a batch of records per
@@ -10,7 +10,10 @@
 //! again, which resumes at the cursor. A dump therefore holds at most one
 //! stripe's handles and one chunk of lines, however large the cache.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 
 use super::exec::{Exec, Flow, Session};
 use super::shared::Shared;
@@ -77,6 +80,107 @@ impl Crawler {
         let (checked, _) = shared.cache.crawl_expired();
         crawler.items_checked.fetch_add(checked, Ordering::Relaxed);
         crawler.running.store(false, Ordering::Release);
+    }
+}
+
+/// `stats detail`: per-prefix counters of gets, hits, sets and deletes
+/// (memcached's `stats_prefix.c`), kept while detail is on. A key counts
+/// under the bytes before its first delimiter (`-D`, default `:`); a key
+/// without one is not counted.
+#[derive(Debug)]
+pub struct Prefixes {
+    enabled: AtomicBool,
+    delimiter: u8,
+    /// Prefix -> [gets, hits, sets, deletes].
+    counts: Mutex<HashMap<Box<[u8]>, [u64; 4]>>,
+}
+
+/// Which counter of a prefix an operation adds to.
+#[derive(Debug, Clone, Copy)]
+pub enum PrefixOp {
+    Get { hit: bool },
+    Set,
+    Delete,
+}
+
+impl Prefixes {
+    pub fn new(config: &Config) -> Prefixes {
+        let delimiter = config
+            .prefix_delimiter
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(b':');
+        Prefixes {
+            enabled: AtomicBool::new(false),
+            delimiter,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether counting is on: the one relaxed load the request path pays.
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Count `op` on `key` (call only when [`Prefixes::enabled`]).
+    pub fn record(&self, key: &[u8], op: PrefixOp) {
+        let Some(end) = key.iter().position(|&b| b == self.delimiter) else {
+            return;
+        };
+        let prefix = &key[..end];
+        let mut counts = self.counts.lock();
+        let c = match counts.get_mut(prefix) {
+            Some(c) => c,
+            None => counts.entry(prefix.into()).or_insert([0; 4]),
+        };
+        match op {
+            PrefixOp::Get { hit } => {
+                c[0] += 1;
+                c[1] += u64::from(hit);
+            }
+            PrefixOp::Set => c[2] += 1,
+            PrefixOp::Delete => c[3] += 1,
+        }
+    }
+
+    /// `stats reset`.
+    pub fn clear(&self) {
+        self.counts.lock().clear();
+    }
+
+    /// `stats detail on|off|dump`, as memcached 1.6.18 answers it.
+    pub fn command(&self, args: &[u8], out: &mut Vec<u8>) {
+        let mut t = crate::protocol::common::tokens(args);
+        match t.next() {
+            Some(b"on") => {
+                self.enabled.store(true, Ordering::Relaxed);
+                out.extend_from_slice(b"OK\r\n");
+            }
+            Some(b"off") => {
+                self.enabled.store(false, Ordering::Relaxed);
+                out.extend_from_slice(b"OK\r\n");
+            }
+            Some(b"dump") => {
+                let counts = self.counts.lock();
+                let mut n = itoa::Buffer::new();
+                for (prefix, c) in counts.iter() {
+                    out.extend_from_slice(b"PREFIX ");
+                    out.extend_from_slice(prefix);
+                    for (name, v) in [
+                        (" get ", c[0]),
+                        (" hit ", c[1]),
+                        (" set ", c[2]),
+                        (" del ", c[3]),
+                    ] {
+                        out.extend_from_slice(name.as_bytes());
+                        out.extend_from_slice(n.format(v).as_bytes());
+                    }
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"END\r\n");
+            }
+            _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
+        }
     }
 }
 
@@ -265,6 +369,13 @@ impl<'a> Exec<'a> {
         }
         out.extend_from_slice(b"END\r\n");
     }
+}
+
+/// What follows `word` when it is the first word of `args`.
+pub fn after_word<'a>(args: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
+    let start = args.iter().position(|&b| b != b' ').unwrap_or(args.len());
+    let rest = args[start..].strip_prefix(word)?;
+    (rest.is_empty() || rest[0] == b' ').then_some(rest)
 }
 
 fn end_line(format: DumpFormat) -> &'static [u8] {

@@ -156,6 +156,7 @@ impl Server {
             None => None,
         };
         let crawler = inspect::Crawler::new(&config);
+        let prefixes = inspect::Prefixes::new(&config);
         let shared = Arc::new(Shared {
             metrics_on: metrics.is_some(),
             read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
@@ -165,6 +166,7 @@ impl Server {
             config,
             stats: Stats::default(),
             crawler,
+            prefixes,
             limits,
             max_request,
             tcp_port,

@@ -186,13 +186,6 @@ pub fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>) {
             shared.stats.reset();
             return out.extend_from_slice(b"RESET\r\n");
         }
-        Some(b"detail") => {
-            return match words.next() {
-                Some(b"on") | Some(b"off") => out.extend_from_slice(b"OK\r\n"),
-                Some(b"dump") => out.extend_from_slice(b"END\r\n"),
-                _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
-            }
-        }
         Some(_) => return out.extend_from_slice(b"ERROR\r\n"),
     };
     snapshot(shared, group).write_lines(out);
@@ -382,7 +375,7 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("num_threads", c.threads);
     w.stat("num_threads_per_udp", c.threads);
     w.stat("stat_key_prefix", c.prefix_delimiter.unwrap_or(':'));
-    w.stat("detail_enabled", "no");
+    w.stat("detail_enabled", yes_no(shared.prefixes.enabled()));
     w.stat("reqs_per_event", c.max_reqs_per_event);
     w.stat("cas_enabled", yes_no(!c.disable_cas));
     w.stat("tcp_backlog", c.listen_backlog);

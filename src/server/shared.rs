@@ -28,6 +28,8 @@ pub struct Shared {
     pub stats: Stats,
     /// `lru_crawler`'s settings and counters.
     pub crawler: super::inspect::Crawler,
+    /// `stats detail`'s per-prefix counters.
+    pub prefixes: super::inspect::Prefixes,
     pub limits: text::Limits,
     /// Largest read buffer a connection may need (one request).
     pub max_request: usize,
