@@ -99,6 +99,44 @@ pub fn crawler(rest: &[u8]) -> Crawler<'_> {
     }
 }
 
+/// The event kinds of `watch` (memcached's `LOG_*` bits).
+pub mod watch {
+    pub const RAWCMDS: u32 = 1;
+    pub const EVICTIONS: u32 = 2;
+    pub const FETCHERS: u32 = 4;
+    pub const MUTATIONS: u32 = 8;
+    pub const SYSEVENTS: u32 = 16;
+    pub const CONNEVENTS: u32 = 32;
+    pub const PROXYREQS: u32 = 64;
+    pub const PROXYEVENTS: u32 = 128;
+    pub const PROXYUSER: u32 = 256;
+    pub const DELETIONS: u32 = 512;
+}
+
+/// The kinds a `watch` asks for (`fetchers` when none is named); `None`
+/// when a word is not a kind memcached knows (`ERROR`). Kinds ferrocache
+/// has no events for (`rawcmds`, `sysevents`, the proxy's) are accepted
+/// and stay silent.
+pub fn watch_kinds(rest: &[u8]) -> Option<u32> {
+    let mut kinds = 0;
+    for t in tokens(rest) {
+        kinds |= match t {
+            b"rawcmds" => watch::RAWCMDS,
+            b"evictions" => watch::EVICTIONS,
+            b"fetchers" => watch::FETCHERS,
+            b"mutations" => watch::MUTATIONS,
+            b"sysevents" => watch::SYSEVENTS,
+            b"connevents" => watch::CONNEVENTS,
+            b"proxyreqs" => watch::PROXYREQS,
+            b"proxyevents" => watch::PROXYEVENTS,
+            b"proxyuser" => watch::PROXYUSER,
+            b"deletions" => watch::DELETIONS,
+            _ => return None,
+        };
+    }
+    Some(if kinds == 0 { watch::FETCHERS } else { kinds })
+}
+
 /// Why `stats cachedump <class> <limit>` was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CachedumpError {

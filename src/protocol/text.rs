@@ -134,6 +134,10 @@ pub enum Request<'a> {
     Meta(super::meta::Request<'a>),
     /// `lru_crawler <subcommand> [arg]` (see [`super::admin`]).
     LruCrawler(super::admin::Crawler<'a>),
+    /// `watch [kinds]`: the kinds' bits, `None` for an unknown word.
+    Watch {
+        kinds: Option<u32>,
+    },
     /// `config get <key>`: ElastiCache's auto-discovery (`config get
     /// cluster`). Not a memcached 1.6 command.
     ConfigGet {
@@ -195,6 +199,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         b"cache_memlimit" => cx.cache_memlimit(),
         b"config" => cx.config(),
         b"lru_crawler" => cx.complete(Request::LruCrawler(super::admin::crawler(rest))),
+        b"watch" => cx.complete(Request::Watch {
+            kinds: super::admin::watch_kinds(rest),
+        }),
         b"stats" => cx.complete(Request::Stats {
             args: trim_end_spaces(trim_start_spaces(rest)),
         }),

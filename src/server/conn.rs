@@ -123,10 +123,12 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(stream: Stream, info: Arc<ConnInfo>) -> Conn {
+        let mut exchange = Exchange::new();
+        exchange.set_fd(info.fd);
         Conn {
             stream,
             info,
-            exchange: Exchange::new(),
+            exchange,
             // Allocated (and counted) when the first bytes arrive.
             rbuf: Vec::new(),
             rstart: 0,
@@ -139,6 +141,16 @@ impl Conn {
             quiet_since: None,
             closing: false,
         }
+    }
+
+    /// After `watch`: log lines may be waiting for it.
+    pub fn is_watching(&self) -> bool {
+        self.exchange.session().watcher.is_some()
+    }
+
+    /// Whether a protocol error closed it (`watch connevents`).
+    pub fn closed_on_error(&self) -> bool {
+        self.exchange.session().closed_on_error
     }
 
     /// A readiness event arrived for this connection.

@@ -14,6 +14,7 @@
 use super::auth::{AsciiAuth, SaslReply};
 use super::inspect::PrefixOp;
 use super::shared::Shared;
+use crate::protocol::admin::watch;
 use crate::stats::ThreadStats;
 use crate::store::{
     Bytes, DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, ItemView, Pinned,
@@ -46,6 +47,12 @@ pub struct Session {
     pub keys_done: usize,
     /// Where a paused `lru_crawler metadump|mgdump` resumes.
     pub dump: Option<Box<super::inspect::DumpCursor>>,
+    /// After `watch`: the log lines this connection receives.
+    pub watcher: Option<std::sync::Arc<super::watch::Watcher>>,
+    /// The connection's descriptor, as `stats conns` and the logs name it.
+    pub fd: i32,
+    /// The connection is closed for a protocol error (`watch connevents`).
+    pub closed_on_error: bool,
 }
 
 impl Session {
@@ -164,11 +171,17 @@ enum Copied<'a> {
 pub struct Exec<'a> {
     pub shared: &'a Shared,
     pub stats: &'a ThreadStats,
+    /// The connection's descriptor (`cfd=` in the logs; -1: none).
+    pub fd: i32,
 }
 
 impl<'a> Exec<'a> {
     pub fn new(shared: &'a Shared, stats: &'a ThreadStats) -> Exec<'a> {
-        Exec { shared, stats }
+        Exec {
+            shared,
+            stats,
+            fd: -1,
+        }
     }
 
     // ---- the auth gate -------------------------------------------------
@@ -230,6 +243,9 @@ impl<'a> Exec<'a> {
     /// to `out`. False on a miss, with nothing appended.
     pub fn read<R: HitReply>(&self, key: &[u8], op: ReadOp, reply: &R, out: &mut Vec<u8>) -> bool {
         let found = self.lookup(key, op, reply, out);
+        if self.shared.watchers.wants(watch::FETCHERS) {
+            self.log_fetch(key);
+        }
         if self.shared.prefixes.enabled() && !matches!(op, ReadOp::Meta(_)) {
             self.shared
                 .prefixes
@@ -334,6 +350,10 @@ impl<'a> Exec<'a> {
         if self.shared.prefixes.enabled() {
             self.shared.prefixes.record(op.key, PrefixOp::Set);
         }
+        // memcached's store looks the old item up first (a fetch event).
+        if self.shared.watchers.wants(watch::FETCHERS) {
+            self.log_fetch(op.key);
+        }
         let result = match op.value {
             Some(value) => self
                 .shared
@@ -341,6 +361,9 @@ impl<'a> Exec<'a> {
                 .store_with(op.mode, op.key, op.flags, op.exptime, value, &op.opts),
             None => Err(StoreError::TooLarge),
         };
+        if self.shared.watchers.wants(watch::MUTATIONS) {
+            self.log_store(op, &result);
+        }
         // A store that compared a CAS unique (append and prepend compare
         // without counting, as in memcached).
         let compared = matches!(op.mode, StoreMode::Cas(_))
@@ -370,7 +393,12 @@ impl<'a> Exec<'a> {
         if self.shared.prefixes.enabled() && family == Family::Classic {
             self.shared.prefixes.record(key, PrefixOp::Delete);
         }
+        let watched = self.shared.watchers.wants(watch::DELETIONS);
+        let before = watched.then(|| self.shared.cache.inspect(key)).flatten();
         let outcome = self.shared.cache.delete_with(key, opts);
+        if let (Some(info), DeleteOutcome::Deleted) = (before, outcome) {
+            self.log_delete(key, &info, family);
+        }
         match outcome {
             // An invalidation or a value drop is not a delete hit.
             DeleteOutcome::Deleted if !opts.invalidate && !opts.drop_value => {

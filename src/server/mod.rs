@@ -18,6 +18,7 @@ mod sasldb;
 mod shared;
 pub mod tls;
 pub mod udp;
+mod watch;
 mod worker;
 
 use std::io::{self, Write};
@@ -157,6 +158,7 @@ impl Server {
         };
         let crawler = inspect::Crawler::new(&config);
         let prefixes = inspect::Prefixes::new(&config);
+        let watchers = watch::Watchers::new(&config);
         let shared = Arc::new(Shared {
             metrics_on: metrics.is_some(),
             read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
@@ -167,6 +169,7 @@ impl Server {
             stats: Stats::default(),
             crawler,
             prefixes,
+            watchers,
             limits,
             max_request,
             tcp_port,
@@ -178,6 +181,12 @@ impl Server {
             accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
+        let weak = Arc::downgrade(&shared);
+        shared.cache.on_evict(Box::new(move |item| {
+            if let Some(shared) = weak.upgrade() {
+                watch::log_eviction(&shared, item);
+            }
+        }));
         let udp = udp::bind(&shared)?;
         if !activated && shared.config.unix_socket.is_none() {
             let tcp: Vec<SocketAddr> = listeners

@@ -298,16 +298,16 @@ fn general(shared: &Shared) -> Snapshot {
     );
     w.stat("lru_crawler_starts", crawler.starts.load(Ordering::Relaxed));
     w.stat("lru_maintainer_juggles", 0);
-    for name in [
-        "malloc_fails",
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-    ] {
+    for name in ["malloc_fails", "log_worker_dropped", "log_worker_written"] {
         w.stat(name, 0);
     }
+    let watchers = &shared.watchers;
+    w.stat(
+        "log_watcher_skipped",
+        watchers.skipped.load(Ordering::Relaxed),
+    );
+    w.stat("log_watcher_sent", watchers.sent.load(Ordering::Relaxed));
+    w.stat("log_watchers", watchers.count());
     // Where memcached puts them, only with -Z.
     if let Some(tls) = &shared.tls {
         w.stat("ssl_new_sessions", tls.new_sessions.load(Ordering::Relaxed));

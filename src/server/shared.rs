@@ -30,6 +30,8 @@ pub struct Shared {
     pub crawler: super::inspect::Crawler,
     /// `stats detail`'s per-prefix counters.
     pub prefixes: super::inspect::Prefixes,
+    /// `watch`: the log streams.
+    pub watchers: super::watch::Watchers,
     pub limits: text::Limits,
     /// Largest read buffer a connection may need (one request).
     pub max_request: usize,
@@ -72,7 +74,7 @@ impl Shared {
         self.accepting.load(Ordering::Acquire)
     }
 
-    pub(super) fn wake_all(&self) {
+    pub fn wake_all(&self) {
         for w in self.wakers.lock().iter() {
             let _ = w.wake();
         }

@@ -9,7 +9,7 @@
 //! stored or deleted meanwhile may or may not be.
 
 use super::cache::Cache;
-use super::log::{Handle, BINARY_KEY, FETCHED, HDR};
+use super::log::{Handle, Header, BINARY_KEY, FETCHED, HDR};
 use super::words::Bytes;
 
 /// Records visited per lock hold.
@@ -40,6 +40,21 @@ pub struct DumpItem<'a> {
 }
 
 impl Cache {
+    /// What a walk or the eviction hook shows of the linked record `h`.
+    pub(super) fn dump_item(&self, h: Handle, hdr: &Header) -> DumpItem<'_> {
+        DumpItem {
+            key: self.log.key(h, hdr),
+            exp: hdr.exp,
+            time: hdr.time,
+            cas: hdr.cas,
+            fetched: hdr.bits & FETCHED != 0,
+            binary_key: hdr.bits & BINARY_KEY != 0,
+            flags: hdr.flags,
+            nbytes: hdr.nbytes,
+            size: HDR + hdr.nkey + hdr.nbytes,
+        }
+    }
+
     /// Replace `into` with the records stripe `stripe` links now.
     pub fn snapshot_stripe(&self, stripe: usize, into: &mut Vec<Entry>) {
         into.clear();
@@ -60,17 +75,7 @@ impl Cache {
             if ctx.is_dead(&hdr) {
                 continue;
             }
-            f(&DumpItem {
-                key: self.log.key(e.handle, &hdr),
-                exp: hdr.exp,
-                time: hdr.time,
-                cas: hdr.cas,
-                fetched: hdr.bits & FETCHED != 0,
-                binary_key: hdr.bits & BINARY_KEY != 0,
-                flags: hdr.flags,
-                nbytes: hdr.nbytes,
-                size: HDR + hdr.nkey + hdr.nbytes,
-            });
+            f(&self.dump_item(e.handle, &hdr));
         }
     }
 
