@@ -435,3 +435,235 @@ fn memcdump_lists_every_key() {
     let want: BTreeSet<String> = (0..1000).map(|i| format!("tool:{i}")).collect();
     assert_eq!(keys, want);
 }
+
+/// A watcher's next line with its `ts=<s>.<us> gid=<n> ` prefix checked
+/// and removed.
+fn watched(w: &mut Conn) -> String {
+    let line = String::from_utf8(w.read_line()).unwrap();
+    let body = line
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let mut parts = body.splitn(3, ' ');
+    let ts = parts.next().unwrap();
+    let gid = parts.next().unwrap();
+    let (secs, micros) = ts
+        .strip_prefix("ts=")
+        .and_then(|t| t.split_once('.'))
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert!(
+        secs.parse::<u64>().is_ok() && micros.parse::<u32>().is_ok(),
+        "{line:?}"
+    );
+    assert!(
+        gid.strip_prefix("gid=").unwrap().parse::<u64>().is_ok(),
+        "{line:?}"
+    );
+    parts.next().unwrap().to_string()
+}
+
+/// The descriptor `stats conns` shows for the asking connection (the
+/// last one listed is the newest).
+fn own_fd(c: &mut Conn) -> String {
+    c.send(b"stats conns\r\n");
+    let lines = lines_until(c, b"END\r\n");
+    let last = String::from_utf8(lines.last().unwrap().clone()).unwrap();
+    last.trim_start_matches("STAT ")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn watch_mutations_fetchers_deletions_lines() {
+    let server = TestServer::start(&[]);
+    let mut c = server.conn();
+    let fd = own_fd(&mut c);
+    let mut w = server.conn();
+    w.roundtrip(b"watch mutations fetchers deletions\r\n", b"OK\r\n");
+    let script: &[(&[u8], &[u8], &[&str])] = &[
+        (
+            b"set k 1 0 3\r\nabc\r\n",
+            b"STORED\r\n",
+            &[
+                "type=item_get key=k status=not_found clsid=0 cfd=FD size=0",
+                "type=item_store key=k status=stored cmd=set ttl=0 clsid=1 cfd=FD size=3",
+            ],
+        ),
+        (
+            b"add k 0 100 2\r\nxy\r\n",
+            b"NOT_STORED\r\n",
+            &[
+                "type=item_get key=k status=found clsid=1 cfd=FD size=3",
+                "type=item_store key=k status=not_stored cmd=add ttl=100 clsid=1 cfd=FD size=2",
+            ],
+        ),
+        (
+            b"replace k 0 0 4\r\nwxyz\r\n",
+            b"STORED\r\n",
+            &[
+                "type=item_get key=k status=found clsid=1 cfd=FD size=3",
+                "type=item_store key=k status=stored cmd=replace ttl=0 clsid=1 cfd=FD size=4",
+            ],
+        ),
+        (
+            b"cas k 0 0 1 999999\r\nq\r\n",
+            b"EXISTS\r\n",
+            &[
+                "type=item_get key=k status=found clsid=1 cfd=FD size=4",
+                "type=item_store key=k status=exists cmd=cas ttl=0 clsid=1 cfd=FD size=1",
+            ],
+        ),
+        (
+            b"append k 0 0 2\r\n!!\r\n",
+            b"STORED\r\n",
+            &[
+                "type=item_get key=k status=found clsid=1 cfd=FD size=4",
+                "type=item_store key=k status=stored cmd=append ttl=0 clsid=1 cfd=FD size=2",
+            ],
+        ),
+        (
+            b"get k a%b\r\n",
+            b"VALUE k 0 6\r\nwxyz!!\r\nEND\r\n",
+            &[
+                "type=item_get key=k status=found clsid=1 cfd=FD size=6",
+                "type=item_get key=a%25b status=not_found clsid=0 cfd=FD size=0",
+            ],
+        ),
+        (
+            b"delete k\r\n",
+            b"DELETED\r\n",
+            &["type=deleted key=k cmd=delete clsid=1 size=6"],
+        ),
+    ];
+    for (request, reply, lines) in script {
+        c.roundtrip(request, reply);
+        for want in *lines {
+            assert_eq!(watched(&mut w), want.replace("FD", &fd));
+        }
+    }
+    let stats = c.stats("");
+    assert_eq!(stat_of(&stats, "log_watchers"), "1");
+}
+
+#[test]
+fn watch_connevents_and_limits() {
+    let server = TestServer::start(&[]);
+    let mut w = server.conn();
+    w.roundtrip(b"watch connevents\r\n", b"OK\r\n");
+    let mut c = server.conn();
+    let fd = own_fd(&mut c);
+    let line = watched(&mut w);
+    assert!(
+        line.starts_with("type=conn_new rip=127.0.0.1 rport="),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!(" transport=tcp cfd={fd}")),
+        "{line}"
+    );
+    c.send(b"quit\r\n");
+    let line = watched(&mut w);
+    assert!(
+        line.starts_with("type=conn_close rip=127.0.0.1 rport="),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!(" transport=tcp reason=normal cfd={fd}")),
+        "{line}"
+    );
+    let mut bad = server.conn();
+    bad.send(b"GET / HTTP/1.1\r\n");
+    assert!(watched(&mut w).starts_with("type=conn_new "));
+    assert!(watched(&mut w).contains(" reason=error cfd="));
+
+    // Unknown kinds, pipelining, the limit of 20.
+    let mut x = server.conn();
+    x.roundtrip(b"watch bogus\r\n", b"ERROR\r\n");
+    x.send(b"mn\r\nwatch\r\n");
+    x.expect(b"MN\r\nERROR cannot pipeline other commands before watch\r\n");
+    let mut more: Vec<Conn> = Vec::new();
+    for _ in 0..19 {
+        let mut m = server.conn();
+        m.roundtrip(b"watch fetchers\r\n", b"OK\r\n");
+        more.push(m);
+    }
+    x.roundtrip(
+        b"watch\r\n",
+        b"WATCHER_TOO_MANY log watcher limit reached\r\n",
+    );
+}
+
+#[test]
+fn watch_refused_under_w() {
+    let server = TestServer::start(&["-W"]);
+    let mut c = server.conn();
+    c.roundtrip(
+        b"watch mutations\r\n",
+        b"CLIENT_ERROR watch commands not allowed\r\n",
+    );
+}
+
+/// A watcher that never reads: its buffer fills, events are skipped, the
+/// requests are answered as before, and once it reads a `skipped=N` line
+/// precedes the next event.
+#[test]
+fn slow_watcher_gets_skipped_lines() {
+    let server = TestServer::start(&["-o", "watcher_logbuf_size=8"]);
+    let mut w = server.conn();
+    w.roundtrip(b"watch fetchers\r\n", b"OK\r\n");
+    let mut c = server.conn();
+    let key = "k".repeat(200);
+    let mut batch = Vec::new();
+    for _ in 0..500 {
+        batch.extend_from_slice(format!("get {key}\r\n").as_bytes());
+    }
+    // 100,000 misses: about 30 MB of log lines against an 8 KB buffer, the
+    // 1 MB reply bound and the sockets' own buffers (at most 10 MB).
+    for _ in 0..200 {
+        c.send(&batch);
+        for _ in 0..500 {
+            c.expect(b"END\r\n");
+        }
+    }
+    let skipped = c.stat("log_watcher_skipped");
+    assert!(skipped > 0, "nothing skipped");
+    // Read until the skip note, bounded: the buffers hold a few MB.
+    let mut seen_skip = false;
+    for i in 0..400_000 {
+        if i % 100 == 0 {
+            c.roundtrip(b"get tick\r\n", b"END\r\n");
+        }
+        let line = String::from_utf8(w.read_line()).unwrap();
+        if let Some(n) = line.strip_prefix("skipped=") {
+            assert!(n.trim_end().parse::<u64>().unwrap() > 0);
+            seen_skip = true;
+            break;
+        }
+    }
+    assert!(seen_skip);
+    assert!(watched(&mut w).starts_with("type=item_get key="));
+}
+
+#[test]
+fn watch_evictions() {
+    let server = TestServer::start(&["-m", "8"]);
+    let mut w = server.conn();
+    w.roundtrip(b"watch evictions\r\n", b"OK\r\n");
+    let mut c = server.conn();
+    let value = "v".repeat(10_000);
+    // 32 MB through an 8 MB cache.
+    let mut i = 0;
+    while c.stat("evictions") == 0 {
+        assert!(i < 3200, "no eviction after {i} sets");
+        for _ in 0..100 {
+            c.send(format!("set ev{i} 0 0 {} noreply\r\n{value}\r\n", value.len()).as_bytes());
+            i += 1;
+        }
+        c.roundtrip(b"mn\r\n", b"MN\r\n");
+    }
+    let line = watched(&mut w);
+    assert!(line.starts_with("type=eviction key=ev"), "{line}");
+    assert!(line.contains(" fetch=no ttl=-1 la="), "{line}");
+    assert!(line.ends_with(" clsid=1 size=10000"), "{line}");
+}
