@@ -59,7 +59,7 @@ pub enum DumpFormat {
     /// `key=... exp=... la=... cas=... fetch=... cls=... size=... flags=...`
     /// lines, then `END`.
     Meta,
-    /// `mg <key>` (or `mg <base64> b`) lines, then `EN` (memcached 1.6.21).
+    /// `mg <key>` (or `mg <base64> b`) lines, then `EN` (memcached 1.6.19).
     Mg,
 }
 

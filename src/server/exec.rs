@@ -106,14 +106,14 @@ pub struct Hit {
 pub trait HitReply {
     /// The most bytes `head` and `tail` add together.
     fn framing(&self) -> usize;
-    /// Whether the reply carries the value.
-    fn with_value(&self) -> bool {
+    /// Whether the reply to `hit` carries the value.
+    fn with_value(&self, _hit: &Hit) -> bool {
         true
     }
     /// What precedes the value (it may name `hit.len`).
     fn head(&self, out: &mut Vec<u8>, hit: &Hit);
     /// What follows the value.
-    fn tail(&self, _out: &mut Vec<u8>) {}
+    fn tail(&self, _out: &mut Vec<u8>, _hit: &Hit) {}
 }
 
 /// A storage operation.
@@ -515,7 +515,7 @@ fn copy_hit<'a, R: HitReply>(
         state: *state,
     };
     let value = match &item.value {
-        _ if !reply.with_value() => None,
+        _ if !reply.with_value(&hit) => None,
         Value::Inline(v) => Some(*v),
         Value::Shared(v) => return Copied::Later(hit, v.pin()),
     };
@@ -531,8 +531,8 @@ fn copy_hit<'a, R: HitReply>(
 /// carries no value).
 fn write_hit<R: HitReply>(reply: &R, hit: &Hit, value: Option<Bytes>, out: &mut Vec<u8>) {
     reply.head(out, hit);
-    if let (true, Some(v)) = (reply.with_value(), value) {
+    if let (true, Some(v)) = (reply.with_value(hit), value) {
         v.extend_into(out);
     }
-    reply.tail(out);
+    reply.tail(out, hit);
 }

@@ -197,7 +197,7 @@ pub struct DumpCursor {
 
 impl<'a> Exec<'a> {
     /// One `lru_crawler` request, as memcached 1.6.18's
-    /// `process_lru_crawler_command` answers it (`mgdump` as 1.6.21's).
+    /// `process_lru_crawler_command` answers it (`mgdump` as 1.6.19's).
     pub fn lru_crawler(&self, cmd: Cmd, session: &mut Session, out: &mut Vec<u8>) -> Flow {
         let crawler = &self.shared.crawler;
         let enabled = crawler.enabled.load(Ordering::Relaxed);
@@ -393,7 +393,7 @@ fn write_item(format: DumpFormat, item: &DumpItem, epoch: i64, out: &mut Vec<u8>
     item.key.copy_to(key);
     let mut n = itoa::Buffer::new();
     match format {
-        // memcached's current line (1.6.18's, plus `flags=`, 1.6.23), its
+        // memcached's current line (1.6.18's, plus `flags=`, 1.6.24), its
         // trailing space included.
         DumpFormat::Meta => {
             out.extend_from_slice(b"key=");

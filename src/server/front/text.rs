@@ -89,7 +89,7 @@ impl HitReply for ValueBlock<'_> {
         out.extend_from_slice(b"\r\n");
     }
 
-    fn tail(&self, out: &mut Vec<u8>) {
+    fn tail(&self, out: &mut Vec<u8>, _hit: &Hit) {
         out.extend_from_slice(b"\r\n");
     }
 }
