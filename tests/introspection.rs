@@ -314,7 +314,8 @@ fn crawl_reclaims_expired_items() {
 }
 
 /// A dump far larger than one reply chunk streams: every item exactly
-/// once, while another connection is served between the chunks.
+/// once (rewritten ones too), while another connection is served between
+/// the chunks.
 #[test]
 fn large_dump_streams_every_item_once() {
     const ITEMS: usize = 100_000;
@@ -342,9 +343,14 @@ fn large_dump_streams_every_item_once() {
             break;
         }
         lines += 1;
-        // Another client is answered while the dump is under way.
+        // Another client is answered while the dump is under way, and
+        // rewrites keys (new records): each still appears exactly once.
         if lines % 20_000 == 0 {
             other.roundtrip(b"get key:7\r\n", b"VALUE key:7 0 4\r\nabcd\r\nEND\r\n");
+            for j in (0..ITEMS).step_by(97) {
+                other.send(format!("set key:{j} 0 0 4 noreply\r\nwxyz\r\n").as_bytes());
+            }
+            other.roundtrip(b"mn\r\n", b"MN\r\n");
         }
         let text = std::str::from_utf8(&line).unwrap();
         let key = text

@@ -22,7 +22,9 @@ use crate::protocol::admin::{self, CachedumpError, Crawler as Cmd, DumpFormat};
 use crate::store::{DumpEntry, DumpItem, DUMP_BATCH};
 
 /// Reply bytes a dump adds before it pauses for its peer to read.
-pub const DUMP_CHUNK: usize = 256 * 1024;
+/// Small, so that a dump paused this often (at most `-R` chunks per turn)
+/// leaves the worker's other connections their turn.
+pub const DUMP_CHUNK: usize = 32 * 1024;
 
 /// The one class id every item has (`stats slabs` shows one class).
 pub const ITEM_CLASS: u32 = 1;

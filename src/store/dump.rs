@@ -4,9 +4,10 @@
 //! A walk never holds a stripe lock for more than one batch: a stripe's
 //! handles (with their key hashes) are copied out under its lock, then
 //! visited a batch at a time, each record checked to be still linked under
-//! its hash before it is read. An item that lives from a walk's start to
-//! its end is in its stripe's snapshot, and so is seen exactly once; one
-//! stored or deleted meanwhile may or may not be.
+//! its hash before it is read (a key rewritten or moved since is found
+//! again by its hash). An item that lives from a walk's start to its end is
+//! in its stripe's snapshot, and so is seen exactly once, as it is when its
+//! batch is visited; one stored or deleted meanwhile may or may not be.
 
 use super::cache::Cache;
 use super::log::{Handle, Header, BINARY_KEY, FETCHED, HDR};
@@ -68,14 +69,16 @@ impl Cache {
         let ctx = self.ctx();
         let s = self.lock(stripe);
         for e in batch {
-            if !s.holds(e.hash, e.handle) {
+            // An item rewritten (or moved by the cleaner) since the
+            // snapshot is shown as it is now.
+            let Some(h) = s.current(&self.log, e.hash, e.handle) else {
                 continue;
-            }
-            let hdr = self.log.header(e.handle);
+            };
+            let hdr = self.log.header(h);
             if ctx.is_dead(&hdr) {
                 continue;
             }
-            f(&self.dump_item(e.handle, &hdr));
+            f(&self.dump_item(h, &hdr));
         }
     }
 
