@@ -422,7 +422,7 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("temp_lru", "no");
     w.stat("temporary_ttl", 61);
     w.stat("idle_timeout", c.extended.idle_timeout);
-    w.stat("watcher_logbuf_size", 262144);
+    w.stat("watcher_logbuf_size", shared.watchers.buffer_bytes());
     w.stat("worker_logbuf_size", 65536);
     // In bytes, as memcached prints it (it is given in megabytes).
     w.stat(

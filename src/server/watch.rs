@@ -94,6 +94,11 @@ impl Watchers {
         }
     }
 
+    /// Each watcher's buffer, in bytes (`stats settings`).
+    pub fn buffer_bytes(&self) -> usize {
+        self.limit
+    }
+
     /// Whether some watcher wants events of `kind`.
     #[inline]
     pub fn wants(&self, kind: u32) -> bool {
