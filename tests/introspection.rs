@@ -541,6 +541,23 @@ fn watch_mutations_fetchers_deletions_lines() {
             b"DELETED\r\n",
             &["type=deleted key=k cmd=delete clsid=1 size=6"],
         ),
+        // memcached 1.6.45's t/watcher.t: a miss, an invalidation are not
+        // logged; md is.
+        (
+            b"ms m 2 T0\r\nhi\r\n",
+            b"HD\r\n",
+            &[
+                "type=item_get key=m status=not_found clsid=0 cfd=FD size=0",
+                "type=item_store key=m status=stored cmd=set ttl=0 clsid=1 cfd=FD size=2",
+            ],
+        ),
+        (b"md nothing\r\n", b"NF\r\n", &[]),
+        (b"md m I\r\n", b"HD\r\n", &[]),
+        (
+            b"md m\r\n",
+            b"HD\r\n",
+            &["type=deleted key=m cmd=md clsid=1 size=2"],
+        ),
     ];
     for (request, reply, lines) in script {
         c.roundtrip(request, reply);

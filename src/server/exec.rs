@@ -393,7 +393,9 @@ impl<'a> Exec<'a> {
         if self.shared.prefixes.enabled() && family == Family::Classic {
             self.shared.prefixes.record(key, PrefixOp::Delete);
         }
-        let watched = self.shared.watchers.wants(watch::DELETIONS);
+        // An invalidation or a value drop is no deletion (memcached 1.6.20).
+        let watched =
+            self.shared.watchers.wants(watch::DELETIONS) && !opts.invalidate && !opts.drop_value;
         let before = watched.then(|| self.shared.cache.inspect(key)).flatten();
         let outcome = self.shared.cache.delete_with(key, opts);
         if let (Some(info), DeleteOutcome::Deleted) = (before, outcome) {
