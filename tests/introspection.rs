@@ -690,3 +690,18 @@ fn watch_evictions() {
     assert!(line.contains(" fetch=no ttl=-1 la="), "{line}");
     assert!(line.ends_with(" clsid=1 size=10000"), "{line}");
 }
+
+/// `-o idle_timeout` closes idle clients, not watchers (they send nothing
+/// by design), as memcached.
+#[test]
+fn idle_timeout_spares_watchers() {
+    let server = TestServer::start(&["-o", "idle_timeout=1"]);
+    let mut w = server.conn();
+    w.roundtrip(b"watch mutations\r\n", b"OK\r\n");
+    // The idle check runs about once a second; three seconds is past it.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut c = server.conn();
+    c.roundtrip(b"set idle 0 0 1\r\nx\r\n", b"STORED\r\n");
+    let line = watched(&mut w);
+    assert!(line.starts_with("type=item_store key=idle "), "{line}");
+}

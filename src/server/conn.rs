@@ -384,7 +384,8 @@ impl Conn {
     /// replies wait for its peer is busy, as in memcached.
     pub fn is_idle(&self, now: u32, timeout: u32) -> bool {
         let last = self.info.last_cmd.load(Ordering::Relaxed);
-        self.pending_output() == 0 && now.saturating_sub(last) > timeout
+        // A watcher sends nothing by design; memcached does not kick one.
+        !self.is_watching() && self.pending_output() == 0 && now.saturating_sub(last) > timeout
     }
 
     fn pending_output(&self) -> usize {
