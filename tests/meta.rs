@@ -451,6 +451,42 @@ fn beyond_1_6_18_explicit_cas_and_drop_value() {
     ]);
 }
 
+/// Later memcached's meta additions: `mg C` fetches the value only if the
+/// CAS differs (1.6.40); `ms N` in append/prepend mode creates the item on
+/// a miss with N's TTL (1.6.20). (`ms s`, which 1.6.20 made return the
+/// stored size, still answers as 1.6.18 does: `meta_set` checks that
+/// against the oracle.)
+#[test]
+fn beyond_1_6_18_conditional_get_and_autovivify() {
+    if is_memcached() {
+        return;
+    }
+    run_scripts(&[
+        (
+            "mg C skips an unchanged value",
+            &[
+                (b"ms y1 2 E100\r\nab\r\n", b"HD\r\n"),
+                (b"mg y1 C100 v c\r\n", b"HD c100\r\n"),
+                (b"mg y1 C99 v c\r\n", b"VA 2 c100\r\nab\r\n"),
+                (b"mg y1 C100 s v\r\n", b"HD s2\r\n"),
+                (b"mg y9 C100 v\r\n", b"EN\r\n"),
+            ],
+        ),
+        (
+            "ms N autovivifies in append and prepend mode",
+            &[
+                (b"ms y3 2 MA\r\nhi\r\n", b"NS\r\n"),
+                (b"ms y3 2 MA N0\r\nhi\r\n", b"HD\r\n"),
+                (b"mg y3 v t\r\n", b"VA 2 t-1\r\nhi\r\n"),
+                (b"ms y3 1 MA N0\r\n!\r\n", b"HD\r\n"),
+                (b"mg y3 v\r\n", b"VA 3\r\nhi!\r\n"),
+                (b"ms y4 2 MP N100\r\nho\r\n", b"HD\r\n"),
+                (b"mg y4 v\r\n", b"VA 2\r\nho\r\n"),
+            ],
+        ),
+    ]);
+}
+
 /// Regression: `mg <key> v u` whose value did not fit the reply buffer's
 /// free room was read again through a path that bumped the item, so `u`
 /// was ignored for values that arrive while the buffer is partly full.

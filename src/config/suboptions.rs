@@ -53,7 +53,8 @@ const EXTSTORE: &str = "extstore: ferrocache keeps every item in memory";
 const LRU: &str = "memcached's segmented LRU and its threads: ferrocache evicts by CLOCK per class";
 const SLABS: &str = "memcached's slab rebalancer: ferrocache moves pages between classes itself";
 const HASH: &str = "memcached's hash table: ferrocache's index grows by itself";
-const LOGGER: &str = "memcached's watcher logs: ferrocache has none";
+const LOGGER: &str =
+    "memcached's per-worker log buffers: watch lines go straight to each watcher's buffer";
 const MEMORY: &str =
     "memcached's response objects and chunked items: not ferrocache's memory model";
 const MODERN: &str = "a bundle of memcached defaults: ferrocache's are fixed";
@@ -94,10 +95,26 @@ pub const SUBOPTIONS: &[SubOption] = &[
         Used("largest slab chunk, bytes (default 524288); bounds -I"),
     ),
     sub("slab_sizes", SubKind::OptStr, Ignored(SLABS)),
-    sub("lru_crawler", SubKind::Flag, Ignored(LRU)),
-    sub("no_lru_crawler", SubKind::Flag, Ignored(LRU)),
-    sub("lru_crawler_sleep", SubKind::Uint, Ignored(LRU)),
-    sub("lru_crawler_tocrawl", SubKind::Uint, Ignored(LRU)),
+    sub(
+        "lru_crawler",
+        SubKind::Flag,
+        Used("start with lru_crawler enabled (the default)"),
+    ),
+    sub(
+        "no_lru_crawler",
+        SubKind::Flag,
+        Used("start with lru_crawler disabled"),
+    ),
+    sub(
+        "lru_crawler_sleep",
+        SubKind::Uint,
+        Used("shown by stats settings (the crawl does not sleep)"),
+    ),
+    sub(
+        "lru_crawler_tocrawl",
+        SubKind::Uint,
+        Used("shown by stats settings (a crawl checks every item)"),
+    ),
     sub("lru_maintainer", SubKind::Flag, Ignored(LRU)),
     sub("no_lru_maintainer", SubKind::Flag, Ignored(LRU)),
     sub("hot_lru_pct", SubKind::Uint, Ignored(LRU)),
@@ -114,7 +131,11 @@ pub const SUBOPTIONS: &[SubOption] = &[
         SubKind::Uint,
         Used("close connections idle this many seconds (default 0: never)"),
     ),
-    sub("watcher_logbuf_size", SubKind::Uint, Ignored(LOGGER)),
+    sub(
+        "watcher_logbuf_size",
+        SubKind::Uint,
+        Used("KB of log lines each watch connection may have waiting (default 256)"),
+    ),
     sub("worker_logbuf_size", SubKind::Uint, Ignored(LOGGER)),
     sub(
         "read_buf_mem_limit",
@@ -131,7 +152,11 @@ pub const SUBOPTIONS: &[SubOption] = &[
     sub("no_inline_ascii_resp", SubKind::Flag, Ignored(MEMORY)),
     sub("no_chunked_items", SubKind::Flag, Ignored(MEMORY)),
     sub("modern", SubKind::Flag, Ignored(MODERN)),
-    sub("no_modern", SubKind::Flag, Ignored(MODERN)),
+    sub(
+        "no_modern",
+        SubKind::Flag,
+        Used("starts with lru_crawler disabled; the rest is ignored"),
+    ),
     sub("drop_privileges", SubKind::Flag, Ignored(PRIVILEGES)),
     sub("no_drop_privileges", SubKind::Flag, Ignored(PRIVILEGES)),
     sub("relaxed_privileges", SubKind::Flag, Ignored(PRIVILEGES)),

@@ -9,6 +9,7 @@
 //! This module only declares its parts and re-exports the shared vocabulary
 //! of [`common`]; the parts import `common`, never this module.
 
+pub mod admin;
 pub mod binary;
 pub mod cluster_config;
 pub mod common;

@@ -145,6 +145,12 @@ pub enum Request<'a> {
     },
     /// A meta command (`mg ms md ma mn me`), parsed by [`super::meta`].
     Meta(super::meta::Request<'a>),
+    /// `lru_crawler <subcommand> [arg]` (see [`super::admin`]).
+    LruCrawler(super::admin::Crawler<'a>),
+    /// `watch [kinds]`: the kinds' bits, `None` for an unknown word.
+    Watch {
+        kinds: Option<u32>,
+    },
     /// `config get <key>`: ElastiCache's auto-discovery (`config get
     /// cluster`). Not a memcached 1.6 command.
     ConfigGet {
@@ -207,6 +213,10 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
         b"cache_memlimit" => cx.cache_memlimit(),
         b"slabs" => cx.slabs(),
         b"config" => cx.config(),
+        b"lru_crawler" => cx.complete(Request::LruCrawler(super::admin::crawler(rest))),
+        b"watch" => cx.complete(Request::Watch {
+            kinds: super::admin::watch_kinds(rest),
+        }),
         b"stats" => cx.complete(Request::Stats {
             args: trim_end_spaces(trim_start_spaces(rest)),
         }),
@@ -220,7 +230,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<Request<'a>>, 
             Err(cx.error(ErrorKind::Http, false))
         }
         // Everything else answers `ERROR`, including the empty line and
-        // memcached's admin commands (`slabs`, `lru_crawler`, `watch`, ...).
+        // memcached's admin commands it does not serve (`slabs`, ...).
         _ => Err(cx.error(ErrorKind::UnknownCommand, false)),
     }
 }

@@ -123,10 +123,12 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(stream: Stream, info: Arc<ConnInfo>) -> Conn {
+        let mut exchange = Exchange::new();
+        exchange.set_fd(info.fd);
         Conn {
             stream,
             info,
-            exchange: Exchange::new(),
+            exchange,
             // Allocated (and counted) when the first bytes arrive.
             rbuf: Vec::new(),
             rstart: 0,
@@ -139,6 +141,16 @@ impl Conn {
             quiet_since: None,
             closing: false,
         }
+    }
+
+    /// After `watch`: log lines may be waiting for it.
+    pub fn is_watching(&self) -> bool {
+        self.exchange.session().watcher.is_some()
+    }
+
+    /// Whether a protocol error closed it (`watch connevents`).
+    pub fn closed_on_error(&self) -> bool {
+        self.exchange.session().closed_on_error
     }
 
     /// A readiness event arrived for this connection.
@@ -372,7 +384,8 @@ impl Conn {
     /// replies wait for its peer is busy, as in memcached.
     pub fn is_idle(&self, now: u32, timeout: u32) -> bool {
         let last = self.info.last_cmd.load(Ordering::Relaxed);
-        self.pending_output() == 0 && now.saturating_sub(last) > timeout
+        // A watcher sends nothing by design; memcached does not kick one.
+        !self.is_watching() && self.pending_output() == 0 && now.saturating_sub(last) > timeout
     }
 
     fn pending_output(&self) -> usize {

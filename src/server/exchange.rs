@@ -92,6 +92,15 @@ impl Exchange {
         self.protocol
     }
 
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The connection's descriptor, for the logs.
+    pub fn set_fd(&mut self, fd: i32) {
+        self.session.fd = fd;
+    }
+
     /// Bytes of a refused request's data block still to discard.
     pub fn skipping(&self) -> usize {
         self.skip
@@ -112,6 +121,14 @@ impl Exchange {
     ) -> (usize, Progress) {
         let mut pos = 0;
         loop {
+            // A watching connection only receives its log lines; what it
+            // sends is dropped, as memcached stops reading it.
+            if let Some(w) = &self.session.watcher {
+                if out.len() - sent < WBUF_HIGH {
+                    w.drain_into(out);
+                }
+                return (input.len(), Progress::NeedInput);
+            }
             if self.skip > 0 {
                 let n = self.skip.min(input.len() - pos);
                 pos += n;
@@ -139,7 +156,10 @@ impl Exchange {
                 return (pos, Progress::Close);
             }
             let session = &mut self.session;
-            let ex = Exec::new(shared, stats);
+            let ex = Exec {
+                fd: session.fd,
+                ..Exec::new(shared, stats)
+            };
             let (consumed, flow) = match protocol {
                 Protocol::Text => match text::parse(rest, &shared.limits) {
                     Ok(Status::Incomplete) => return (pos, Progress::NeedInput),
@@ -163,6 +183,11 @@ impl Exchange {
                 },
             };
             *budget -= 1;
+            if flow == Flow::Pause && self.session.dump.is_some() {
+                // A dump gives the worker's other connections their turn
+                // after its next chunk.
+                *budget = (*budget).min(1);
+            }
             if flow == Flow::Pause {
                 // The same request again once the replies are out.
                 return (pos, Progress::Backpressure);

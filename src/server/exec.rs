@@ -12,8 +12,10 @@
 //! dispatch is added per request.
 
 use super::auth::{AsciiAuth, SaslReply};
+use super::inspect::PrefixOp;
 use super::shared::Shared;
 use crate::hotkeys::Op as HotOp;
+use crate::protocol::admin::watch;
 use crate::stats::ThreadStats;
 use crate::store::{
     Bytes, DeleteOptions, DeleteOutcome, DeltaError, DeltaOptions, DeltaOutcome, ItemView, Pinned,
@@ -44,6 +46,14 @@ pub struct Session {
     pub pause_above: Option<usize>,
     /// Keys of the paused multi-get already answered.
     pub keys_done: usize,
+    /// Where a paused `lru_crawler metadump|mgdump` resumes.
+    pub dump: Option<Box<super::inspect::DumpCursor>>,
+    /// After `watch`: the log lines this connection receives.
+    pub watcher: Option<std::sync::Arc<super::watch::Watcher>>,
+    /// The connection's descriptor, as `stats conns` and the logs name it.
+    pub fd: i32,
+    /// The connection is closed for a protocol error (`watch connevents`).
+    pub closed_on_error: bool,
 }
 
 impl Session {
@@ -97,14 +107,14 @@ pub struct Hit {
 pub trait HitReply {
     /// The most bytes `head` and `tail` add together.
     fn framing(&self) -> usize;
-    /// Whether the reply carries the value.
-    fn with_value(&self) -> bool {
+    /// Whether the reply to `hit` carries the value.
+    fn with_value(&self, _hit: &Hit) -> bool {
         true
     }
     /// What precedes the value (it may name `hit.len`).
     fn head(&self, out: &mut Vec<u8>, hit: &Hit);
     /// What follows the value.
-    fn tail(&self, _out: &mut Vec<u8>) {}
+    fn tail(&self, _out: &mut Vec<u8>, _hit: &Hit) {}
 }
 
 /// A storage operation.
@@ -162,11 +172,17 @@ enum Copied<'a> {
 pub struct Exec<'a> {
     pub shared: &'a Shared,
     pub stats: &'a ThreadStats,
+    /// The connection's descriptor (`cfd=` in the logs; -1: none).
+    pub fd: i32,
 }
 
 impl<'a> Exec<'a> {
     pub fn new(shared: &'a Shared, stats: &'a ThreadStats) -> Exec<'a> {
-        Exec { shared, stats }
+        Exec {
+            shared,
+            stats,
+            fd: -1,
+        }
     }
 
     // ---- hot keys (`-o hot_keys`) --------------------------------------
@@ -244,6 +260,14 @@ impl<'a> Exec<'a> {
     pub fn read<R: HitReply>(&self, key: &[u8], op: ReadOp, reply: &R, out: &mut Vec<u8>) -> bool {
         let found = self.lookup(key, op, reply, out);
         self.sample_hot(key, HotOp::Read { miss: !found });
+        if self.shared.watchers.wants(watch::FETCHERS) {
+            self.log_fetch(key);
+        }
+        if self.shared.prefixes.enabled() && !matches!(op, ReadOp::Meta(_)) {
+            self.shared
+                .prefixes
+                .record(key, PrefixOp::Get { hit: found });
+        }
         let s = self.stats;
         let count = |hits, misses| ThreadStats::incr(if found { hits } else { misses });
         match op {
@@ -341,6 +365,13 @@ impl<'a> Exec<'a> {
         let s = self.stats;
         self.sample_hot(op.key, HotOp::Write);
         ThreadStats::incr(&s.cmd_set);
+        if self.shared.prefixes.enabled() {
+            self.shared.prefixes.record(op.key, PrefixOp::Set);
+        }
+        // memcached's store looks the old item up first (a fetch event).
+        if self.shared.watchers.wants(watch::FETCHERS) {
+            self.log_fetch(op.key);
+        }
         let result = match op.value {
             Some(value) => self
                 .shared
@@ -348,6 +379,9 @@ impl<'a> Exec<'a> {
                 .store_with(op.mode, op.key, op.flags, op.exptime, value, &op.opts),
             None => Err(StoreError::TooLarge),
         };
+        if self.shared.watchers.wants(watch::MUTATIONS) {
+            self.log_store(op, &result);
+        }
         // A store that compared a CAS unique (append and prepend compare
         // without counting, as in memcached).
         let compared = matches!(op.mode, StoreMode::Cas(_))
@@ -403,7 +437,17 @@ impl<'a> Exec<'a> {
     pub fn delete(&self, key: &[u8], opts: &DeleteOptions, family: Family) -> DeleteOutcome {
         let s = self.stats;
         self.sample_hot(key, HotOp::Write);
+        if self.shared.prefixes.enabled() && family == Family::Classic {
+            self.shared.prefixes.record(key, PrefixOp::Delete);
+        }
+        // An invalidation or a value drop is no deletion (memcached 1.6.20).
+        let watched =
+            self.shared.watchers.wants(watch::DELETIONS) && !opts.invalidate && !opts.drop_value;
+        let before = watched.then(|| self.shared.cache.inspect(key)).flatten();
         let outcome = self.shared.cache.delete_with(key, opts);
+        if let (Some(info), DeleteOutcome::Deleted) = (before, outcome) {
+            self.log_delete(key, &info, family);
+        }
         match outcome {
             // An invalidation or a value drop is not a delete hit.
             DeleteOutcome::Deleted if !opts.invalidate && !opts.drop_value => {
@@ -496,6 +540,16 @@ impl<'a> Exec<'a> {
 
     /// The `stats` group `group` as memcached's `STAT` lines.
     pub fn stats(&self, group: &[u8], out: &mut Vec<u8>) {
+        use super::inspect::after_word;
+        if let Some(args) = after_word(group, b"cachedump") {
+            return self.cachedump(args, out);
+        }
+        if let Some(args) = after_word(group, b"detail") {
+            return self.shared.prefixes.command(args, out);
+        }
+        if after_word(group, b"reset").is_some() {
+            self.shared.prefixes.clear();
+        }
         super::report::stats(self.shared, group, out)
     }
 }
@@ -517,7 +571,7 @@ fn copy_hit<'a, R: HitReply>(
         state: *state,
     };
     let value = match &item.value {
-        _ if !reply.with_value() => None,
+        _ if !reply.with_value(&hit) => None,
         Value::Inline(v) => Some(*v),
         Value::Shared(v) => return Copied::Later(hit, v.pin()),
     };
@@ -533,8 +587,8 @@ fn copy_hit<'a, R: HitReply>(
 /// carries no value).
 fn write_hit<R: HitReply>(reply: &R, hit: &Hit, value: Option<Bytes>, out: &mut Vec<u8>) {
     reply.head(out, hit);
-    if let (true, Some(v)) = (reply.with_value(), value) {
+    if let (true, Some(v)) = (reply.with_value(hit), value) {
         v.extend_into(out);
     }
-    reply.tail(out);
+    reply.tail(out, hit);
 }

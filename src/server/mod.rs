@@ -8,6 +8,7 @@ mod conn_table;
 mod exchange;
 mod exec;
 mod front;
+mod inspect;
 pub mod metrics;
 mod portfile;
 mod readbuf;
@@ -17,6 +18,7 @@ mod sasldb;
 mod shared;
 pub mod tls;
 pub mod udp;
+mod watch;
 mod worker;
 
 use std::io::{self, Write};
@@ -166,6 +168,9 @@ impl Server {
             Some(addr) => Some(metrics::bind(addr)?),
             None => None,
         };
+        let crawler = inspect::Crawler::new(&config);
+        let prefixes = inspect::Prefixes::new(&config);
+        let watchers = watch::Watchers::new(&config);
         let shared = Arc::new(Shared {
             metrics_on: metrics.is_some(),
             read_bufs: readbuf::ReadBufs::new(config.extended.read_buf_mem_limit),
@@ -183,6 +188,9 @@ impl Server {
                 ))
             }),
             config,
+            crawler,
+            prefixes,
+            watchers,
             limits,
             max_request,
             tcp_port,
@@ -194,6 +202,12 @@ impl Server {
             accepting: AtomicBool::new(true),
             wakers: Mutex::new(Vec::new()),
         });
+        let weak = Arc::downgrade(&shared);
+        shared.cache.on_evict(Box::new(move |item| {
+            if let Some(shared) = weak.upgrade() {
+                watch::log_eviction(&shared, item);
+            }
+        }));
         let udp = udp::bind(&shared)?;
         if !activated && shared.config.unix_socket.is_none() {
             let tcp: Vec<SocketAddr> = listeners
@@ -521,6 +535,7 @@ fn maintain(shared: &Shared) {
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         clock.tick();
+        inspect::Crawler::run_pending(shared);
         ticks += 1;
         if ticks % 10 == 0 {
             if let Some(hot) = &shared.hot {

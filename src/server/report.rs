@@ -188,13 +188,6 @@ pub fn stats(shared: &Shared, args: &[u8], out: &mut Vec<u8>) {
             shared.cache.reset_stats();
             return out.extend_from_slice(b"RESET\r\n");
         }
-        Some(b"detail") => {
-            return match words.next() {
-                Some(b"on") | Some(b"off") => out.extend_from_slice(b"OK\r\n"),
-                Some(b"dump") => out.extend_from_slice(b"END\r\n"),
-                _ => out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"),
-            }
-        }
         Some(_) => return out.extend_from_slice(b"ERROR\r\n"),
     };
     snapshot(shared, group).write_lines(out);
@@ -301,19 +294,23 @@ fn general(shared: &Shared) -> Snapshot {
         "slabs_moved",
         store.segments_compacted + store.segments_evicted,
     );
-    w.stat("lru_crawler_running", 0);
-    w.stat("lru_crawler_starts", 0);
+    let crawler = &shared.crawler;
+    w.stat(
+        "lru_crawler_running",
+        u8::from(crawler.running.load(Ordering::Relaxed)),
+    );
+    w.stat("lru_crawler_starts", crawler.starts.load(Ordering::Relaxed));
     w.stat("lru_maintainer_juggles", 0);
-    for name in [
-        "malloc_fails",
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-    ] {
+    for name in ["malloc_fails", "log_worker_dropped", "log_worker_written"] {
         w.stat(name, 0);
     }
+    let watchers = &shared.watchers;
+    w.stat(
+        "log_watcher_skipped",
+        watchers.skipped.load(Ordering::Relaxed),
+    );
+    w.stat("log_watcher_sent", watchers.sent.load(Ordering::Relaxed));
+    w.stat("log_watchers", watchers.count());
     // Where memcached puts them, only with -Z.
     if let Some(tls) = &shared.tls {
         w.stat("ssl_new_sessions", tls.new_sessions.load(Ordering::Relaxed));
@@ -347,8 +344,11 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("evictions", i.evictions);
     w.stat("reclaimed", i.reclaimed);
     w.stat("crawler_reclaimed", i.crawler_reclaimed);
-    for name in [
+    w.stat(
         "crawler_items_checked",
+        shared.crawler.items_checked.load(Ordering::Relaxed),
+    );
+    for name in [
         "lrutail_reflocked",
         "moves_to_cold",
         "moves_to_warm",
@@ -442,7 +442,7 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("num_threads", c.threads);
     w.stat("num_threads_per_udp", c.threads);
     w.stat("stat_key_prefix", c.prefix_delimiter.unwrap_or(':'));
-    w.stat("detail_enabled", "no");
+    w.stat("detail_enabled", yes_no(shared.prefixes.enabled()));
     w.stat("reqs_per_event", c.max_reqs_per_event);
     w.stat("cas_enabled", yes_no(!c.disable_cas));
     w.stat("tcp_backlog", c.listen_backlog);
@@ -466,9 +466,16 @@ fn settings(shared: &Shared) -> Snapshot {
     // The setting, as memcached reports it (and --help documents its
     // default); the store may carve smaller chunks internally.
     w.stat("slab_chunk_max", c.slab_chunk_max());
-    w.stat("lru_crawler", "yes");
-    w.stat("lru_crawler_sleep", 100);
-    w.stat("lru_crawler_tocrawl", 0);
+    let crawler = &shared.crawler;
+    w.stat(
+        "lru_crawler",
+        yes_no(crawler.enabled.load(Ordering::Relaxed)),
+    );
+    w.stat("lru_crawler_sleep", crawler.sleep.load(Ordering::Relaxed));
+    w.stat(
+        "lru_crawler_tocrawl",
+        crawler.tocrawl.load(Ordering::Relaxed),
+    );
     w.stat("tail_repair_time", 0);
     w.stat("flush_enabled", yes_no(!c.disable_flush_all));
     w.stat("dump_enabled", yes_no(!c.disable_dumping));
@@ -482,7 +489,7 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("temp_lru", yes_no(c.extended.temporary_ttl.is_some()));
     w.stat("temporary_ttl", c.extended.temporary_ttl.unwrap_or(61));
     w.stat("idle_timeout", c.extended.idle_timeout);
-    w.stat("watcher_logbuf_size", 262144);
+    w.stat("watcher_logbuf_size", shared.watchers.buffer_bytes());
     w.stat("worker_logbuf_size", 65536);
     // In bytes, as memcached prints it (it is given in megabytes).
     w.stat(

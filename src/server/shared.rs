@@ -29,6 +29,12 @@ pub struct Shared {
     /// `-o hot_keys`: every thread's samples over the last seconds
     /// (`None`: off). Only the maintenance thread and `stats hotkeys` lock it.
     pub hot: Option<Mutex<crate::hotkeys::Tracker>>,
+    /// `lru_crawler`'s settings and counters.
+    pub crawler: super::inspect::Crawler,
+    /// `stats detail`'s per-prefix counters.
+    pub prefixes: super::inspect::Prefixes,
+    /// `watch`: the log streams.
+    pub watchers: super::watch::Watchers,
     pub limits: text::Limits,
     /// Largest read buffer a connection may need (one request).
     pub max_request: usize,
@@ -73,7 +79,7 @@ impl Shared {
         self.accepting.load(Ordering::Acquire)
     }
 
-    pub(super) fn wake_all(&self) {
+    pub fn wake_all(&self) {
         for w in self.wakers.lock().iter() {
             let _ = w.wake();
         }

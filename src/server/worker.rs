@@ -12,6 +12,7 @@ use slab::Slab;
 
 use super::conn::{Conn, Next};
 use super::shared::Shared;
+use super::watch;
 use crate::stats::ThreadStats;
 
 /// Token of the waker the listener uses to announce new connections.
@@ -79,7 +80,10 @@ impl Worker {
             }
             for event in events.iter() {
                 match event.token() {
-                    WAKER => self.adopt(),
+                    WAKER => {
+                        self.adopt();
+                        self.drive_watchers();
+                    }
                     token => {
                         if let Some(conn) = self.conns.get_mut(token.0) {
                             conn.ready(event.is_readable(), event.is_read_closed());
@@ -134,9 +138,23 @@ impl Worker {
                 self.shared.forget(&conn.info, conn.read_buf_len());
                 continue;
             }
+            watch::conn_event(&self.shared, &conn.info.addr, conn.info.fd, None);
             entry.insert(conn);
             // Bytes may have arrived before registration.
             self.drive(token);
+        }
+    }
+
+    /// Move pending log lines to the connections that `watch`.
+    fn drive_watchers(&mut self) {
+        let watching: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_watching())
+            .map(|(k, _)| k)
+            .collect();
+        for k in watching {
+            self.drive(Token(k));
         }
     }
 
@@ -162,6 +180,8 @@ impl Worker {
     fn close(&mut self, token: Token) {
         if let Some(mut conn) = self.conns.try_remove(token.0) {
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            let error = conn.closed_on_error();
+            watch::conn_event(&self.shared, &conn.info.addr, conn.info.fd, Some(error));
             self.shared.forget(&conn.info, conn.read_buf_len());
         }
     }

@@ -62,7 +62,12 @@ pub struct Cache {
     /// table it would have grown to for the most items held so far.
     hash_power: AtomicU32,
     pub(super) config: CacheConfig,
+    /// Told of each eviction (the server's `watch evictions`).
+    pub(super) on_evict: std::sync::OnceLock<EvictHook>,
 }
+
+/// What [`Cache::on_evict`] calls, under the evicted item's stripe lock.
+pub type EvictHook = Box<dyn Fn(&super::dump::DumpItem) + Send + Sync>;
 
 impl Cache {
     pub fn new(config: CacheConfig, clock: Arc<Clock>) -> Cache {
@@ -90,7 +95,14 @@ impl Cache {
             classes,
             hash_power: AtomicU32::new(HASH_POWER_START),
             config,
+            on_evict: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Have `hook` see every item evicted from now on (once; it must be
+    /// quick: it runs with the item's stripe locked).
+    pub fn on_evict(&self, hook: EvictHook) {
+        let _ = self.on_evict.set(hook);
     }
 
     pub fn clock(&self) -> &Clock {

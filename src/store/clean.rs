@@ -146,6 +146,9 @@ impl Cache {
             }
             _ if !self.config.evictions => Err(()),
             _ => {
+                if let Some(hook) = self.on_evict.get() {
+                    hook(&self.dump_item(h, &hdr));
+                }
                 s.evict(&self.log, hash, h, &hdr);
                 Ok(0)
             }

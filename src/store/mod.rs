@@ -14,8 +14,8 @@
 //! - `stripe`: one stripe's index and counters, and its lock guard;
 //! - `types`: configuration, modes, options, outcomes, figures;
 //! - `cache`: [`Cache`] and its core operations;
-//! - `meta` and `clean`: more of `Cache` (meta operations; eviction,
-//!   compaction and the expiry crawler);
+//! - `meta`, `clean` and `dump`: more of `Cache` (meta operations;
+//!   eviction, compaction and the expiry crawler; walks for the dumps);
 //! - `walk`: every live item out and items back in with their own fields
 //!   (snapshots, `-e`).
 //!
@@ -24,6 +24,7 @@
 mod cache;
 mod classes;
 mod clean;
+mod dump;
 mod log;
 mod meta;
 mod stripe;
@@ -32,6 +33,7 @@ mod walk;
 mod words;
 
 pub use cache::Cache;
+pub use dump::{DumpItem, Entry as DumpEntry, BATCH as DUMP_BATCH};
 pub use log::{BINARY_KEY, FETCHED, HDR, STALE, WON};
 pub use stripe::{ItemView, Pinned, Shared, StripeStats, Value, PIN_ABOVE};
 pub use types::{

@@ -256,6 +256,17 @@ impl Stripe {
         self.index.find(hash, |&x| x == h).is_some()
     }
 
+    /// The record linked now for the key whose hash is `hash` and whose
+    /// record was `h` (rewritten or moved since, it has another handle).
+    pub fn current(&self, log: &Log, hash: u64, h: Handle) -> Option<Handle> {
+        if self.holds(hash, h) {
+            return Some(h);
+        }
+        self.index
+            .find(hash, |&x| key_hash_fast(log, x) == hash)
+            .copied()
+    }
+
     /// The live item under `key`, reclaiming it first if it has expired or
     /// been flushed.
     pub fn lookup(&mut self, ctx: &Ctx, hash: u64, key: &[u8]) -> Option<Handle> {
@@ -498,6 +509,13 @@ impl Stripe {
     }
 
     // ---- whole-stripe operations ---------------------------------------
+
+    /// Every linked record and its key hash (for a walk's snapshot).
+    pub fn for_each_linked(&self, log: &Log, mut f: impl FnMut(Handle, u64)) {
+        for &h in self.index.iter() {
+            f(h, key_hash_fast(log, h));
+        }
+    }
 
     /// `flush_all` now: unlink every item. Their memory is free for reuse
     /// at once, so each counts as reclaimed (memcached counts a flushed

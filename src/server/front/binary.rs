@@ -66,7 +66,7 @@ impl HitReply for HitPacket<'_> {
         crate::protocol::binary::HEADER_LEN + 4 + self.key.len()
     }
 
-    fn with_value(&self) -> bool {
+    fn with_value(&self, _hit: &Hit) -> bool {
         self.with_value
     }
 

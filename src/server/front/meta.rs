@@ -44,16 +44,19 @@ impl HitReply for GetReply<'_, '_> {
         self.room + 2
     }
 
-    fn with_value(&self) -> bool {
-        self.req.flags.has(b'v')
+    /// `v`, unless `C` names the item's CAS (memcached 1.6.40: fetch the
+    /// value only if it changed).
+    fn with_value(&self, hit: &Hit) -> bool {
+        let f = &self.req.flags;
+        f.has(b'v') && f.compare_cas != Some(hit.cas)
     }
 
     fn head(&self, out: &mut Vec<u8>, hit: &Hit) {
-        get_line(out, self.req, self.ex, hit);
+        get_line(out, self.req, self.ex, hit, self.with_value(hit));
     }
 
-    fn tail(&self, out: &mut Vec<u8>) {
-        if self.with_value() {
+    fn tail(&self, out: &mut Vec<u8>, hit: &Hit) {
+        if self.with_value(hit) {
             out.extend_from_slice(b"\r\n");
         }
     }
@@ -81,11 +84,11 @@ fn get(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
 }
 
 /// `VA <size> <flags>*` or `HD <flags>*`, then `Z`, `X`, `W`, for a hit.
-fn get_line(out: &mut Vec<u8>, req: &Request, ex: &Exec, it: &Hit) {
+fn get_line(out: &mut Vec<u8>, req: &Request, ex: &Exec, it: &Hit, value: bool) {
     let state = &it.state;
     let f = &req.flags;
     let mut n = itoa::Buffer::new();
-    if f.has(b'v') {
+    if value {
         out.extend_from_slice(b"VA ");
         out.extend_from_slice(n.format(it.len).as_bytes());
     } else {
@@ -212,7 +215,19 @@ fn set(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
         },
         unlink_on_failure: true,
     };
-    let (code, cas): (&[u8], u64) = match ex.store(&op) {
+    let mut result = ex.store(&op);
+    if let (Ok(StoreOutcome::NotStored), Some(ttl), StoreMode::Append | StoreMode::Prepend) =
+        (&result, f.vivify, mode)
+    {
+        // `N` in append or prepend mode (memcached 1.6.20): a miss creates
+        // the item from the data, with N's TTL.
+        result = ex.store(&StoreOp {
+            mode: StoreMode::Add,
+            exptime: ttl,
+            ..op
+        });
+    }
+    let (code, cas): (&[u8], u64) = match result {
         Ok(StoreOutcome::Stored(_)) if f.has(b'q') => return,
         Ok(StoreOutcome::Stored(cas)) => (b"HD", cas),
         Ok(StoreOutcome::NotStored) => (b"NS", 0),

@@ -30,13 +30,14 @@ pub fn text_error(e: &text::Error, out: &mut Vec<u8>) -> Flow {
 }
 
 /// [`text_error`], unless the connection still owes an ASCII login.
-pub fn text_refused(e: &text::Error, ex: &Exec, session: &Session, out: &mut Vec<u8>) -> Flow {
+pub fn text_refused(e: &text::Error, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -> Flow {
     if ex.must_authenticate(session, false)
         && !matches!(e.kind, ErrorKind::LineTooLong | ErrorKind::Http)
     {
         out.extend_from_slice(b"CLIENT_ERROR unauthenticated\r\n");
         return Flow::Continue;
     }
+    session.closed_on_error |= matches!(e.kind, ErrorKind::LineTooLong | ErrorKind::Http);
     text_error(e, out)
 }
 
@@ -88,7 +89,7 @@ impl HitReply for ValueBlock<'_> {
         out.extend_from_slice(b"\r\n");
     }
 
-    fn tail(&self, out: &mut Vec<u8>) {
+    fn tail(&self, out: &mut Vec<u8>, _hit: &Hit) {
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -245,6 +246,8 @@ pub fn text(req: Request, ex: &Exec, session: &mut Session, out: &mut Vec<u8>) -
         Request::SlabsAutomove { noreply } => reply(out, noreply, b"OK\r\n"),
         Request::Stats { args } => ex.stats(args, out),
         Request::Meta(req) => return super::meta::meta(req, ex, out),
+        Request::LruCrawler(cmd) => return ex.lru_crawler(cmd, session, out),
+        Request::Watch { kinds } => ex.watch(kinds, session, out),
         Request::ConfigGet { key } => match ex.shared.cluster.encoded() {
             Some(data) if key == b"cluster" => {
                 out.extend_from_slice(format!("CONFIG cluster 0 {}\r\n", data.len()).as_bytes());
