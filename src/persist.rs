@@ -333,7 +333,7 @@ pub fn load(cache: &Cache, path: &Path, opts: LoadOptions) -> Result<Loaded, Loa
         Err(e) => {
             // Sections already loaded were sound, but the file as a whole
             // is not: start empty rather than with part of it.
-            cache.flush_all(0);
+            cache.clear();
             Err(e)
         }
     }

@@ -162,6 +162,22 @@ pub struct Extended {
     pub hot_keys_sample: u32,
 }
 
+impl Extended {
+    /// memcached's `lru_maintainer_thread`: on (memcached's `modern`
+    /// default) unless `no_lru_maintainer` or `no_modern` came last. The
+    /// log's maintenance thread always runs; this decides what `stats` and
+    /// `stats settings` report, as memcached's build with it on or off.
+    pub fn lru_maintainer(&self) -> bool {
+        self.pairs
+            .iter()
+            .fold(true, |on, (key, _)| match key.as_str() {
+                "modern" | "lru_maintainer" => true,
+                "no_modern" | "no_lru_maintainer" => false,
+                _ => on,
+            })
+    }
+}
+
 impl Default for Extended {
     fn default() -> Self {
         Extended {

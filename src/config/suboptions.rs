@@ -115,8 +115,16 @@ pub const SUBOPTIONS: &[SubOption] = &[
         SubKind::Uint,
         Used("shown by stats settings (a crawl checks every item)"),
     ),
-    sub("lru_maintainer", SubKind::Flag, Ignored(LRU)),
-    sub("no_lru_maintainer", SubKind::Flag, Ignored(LRU)),
+    sub(
+        "lru_maintainer",
+        SubKind::Flag,
+        Used("report the LRU maintainer's figures in stats (the default)"),
+    ),
+    sub(
+        "no_lru_maintainer",
+        SubKind::Flag,
+        Used("stats and stats settings report no LRU maintainer, as memcached's"),
+    ),
     sub("hot_lru_pct", SubKind::Uint, Ignored(LRU)),
     sub("warm_lru_pct", SubKind::Uint, Ignored(LRU)),
     sub("hot_max_factor", SubKind::Float, Ignored(LRU)),
@@ -155,7 +163,7 @@ pub const SUBOPTIONS: &[SubOption] = &[
     sub(
         "no_modern",
         SubKind::Flag,
-        Used("starts with lru_crawler disabled; the rest is ignored"),
+        Used("starts with lru_crawler disabled and reports no LRU maintainer; the rest is ignored"),
     ),
     sub("drop_privileges", SubKind::Flag, Ignored(PRIVILEGES)),
     sub("no_drop_privileges", SubKind::Flag, Ignored(PRIVILEGES)),

@@ -246,8 +246,8 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("cmd_meta", t.cmd_meta);
     w.stat("get_hits", t.get_hits);
     w.stat("get_misses", t.get_misses);
-    w.stat("get_expired", t.get_expired);
-    w.stat("get_flushed", t.get_flushed);
+    w.stat("get_expired", store.items.get_expired);
+    w.stat("get_flushed", store.items.get_flushed);
     w.stat("delete_misses", t.delete_misses);
     w.stat("delete_hits", t.delete_hits);
     w.stat("incr_misses", t.incr_misses);
@@ -294,13 +294,19 @@ fn general(shared: &Shared) -> Snapshot {
         "slabs_moved",
         store.segments_compacted + store.segments_evicted,
     );
+    // memcached prints these only with the crawler, and the maintainer, on.
     let crawler = &shared.crawler;
-    w.stat(
-        "lru_crawler_running",
-        u8::from(crawler.running.load(Ordering::Relaxed)),
-    );
-    w.stat("lru_crawler_starts", crawler.starts.load(Ordering::Relaxed));
-    w.stat("lru_maintainer_juggles", 0);
+    if crawler.enabled.load(Ordering::Relaxed) {
+        w.stat(
+            "lru_crawler_running",
+            u8::from(crawler.running.load(Ordering::Relaxed)),
+        );
+        w.stat("lru_crawler_starts", crawler.starts.load(Ordering::Relaxed));
+    }
+    let maintainer = shared.config.extended.lru_maintainer();
+    if maintainer {
+        w.stat("lru_maintainer_juggles", 0);
+    }
     for name in ["malloc_fails", "log_worker_dropped", "log_worker_written"] {
         w.stat(name, 0);
     }
@@ -340,7 +346,9 @@ fn general(shared: &Shared) -> Snapshot {
     w.stat("slab_global_page_pool", store.segments_spare);
     w.stat("expired_unfetched", i.expired_unfetched);
     w.stat("evicted_unfetched", i.evicted_unfetched);
-    w.stat("evicted_active", 0);
+    if maintainer {
+        w.stat("evicted_active", i.evicted_active);
+    }
     w.stat("evictions", i.evictions);
     w.stat("reclaimed", i.reclaimed);
     w.stat("crawler_reclaimed", i.crawler_reclaimed);
@@ -348,15 +356,13 @@ fn general(shared: &Shared) -> Snapshot {
         "crawler_items_checked",
         shared.crawler.items_checked.load(Ordering::Relaxed),
     );
-    for name in [
-        "lrutail_reflocked",
-        "moves_to_cold",
-        "moves_to_warm",
-        "moves_within_lru",
-        "direct_reclaims",
-        "lru_bumps_dropped",
-    ] {
-        w.stat(name, 0);
+    w.stat("lrutail_reflocked", 0);
+    if maintainer {
+        w.stat("moves_to_cold", 0);
+        w.stat("moves_to_warm", 0);
+        w.stat("moves_within_lru", i.moved);
+        w.stat("direct_reclaims", 0);
+        w.stat("lru_bumps_dropped", 0);
     }
     w
 }
@@ -480,7 +486,7 @@ fn settings(shared: &Shared) -> Snapshot {
     w.stat("flush_enabled", yes_no(!c.disable_flush_all));
     w.stat("dump_enabled", yes_no(!c.disable_dumping));
     w.stat("hash_algorithm", "ahash");
-    w.stat("lru_maintainer_thread", "no");
+    w.stat("lru_maintainer_thread", yes_no(c.extended.lru_maintainer()));
     w.stat("lru_segmented", "no");
     w.stat("hot_lru_pct", 20);
     w.stat("warm_lru_pct", 40);
@@ -626,20 +632,22 @@ fn items(shared: &Shared) -> Snapshot {
     w
 }
 
-/// `stats slabs`: memcached's classes, with the pages memcached would need
-/// for each class's items (the log's memory is `total_malloced`, in
-/// segments shared by every class).
+/// `stats slabs`: memcached's classes that have held an item, with the
+/// pages memcached would need for each class's items (at least one, as
+/// memcached keeps a page once allocated). The log's memory is
+/// `total_malloced`, in segments shared by every class.
 fn slabs(shared: &Shared) -> Snapshot {
     let mut w = Snapshot::new("");
     let mut active = 0;
     for (i, c) in shared.cache.class_stats().iter().enumerate() {
-        if c.items == 0 {
+        // memcached keeps a class's pages once it has had an item.
+        if !c.seen {
             continue;
         }
         active += 1;
         let id = i + 1;
         let per_page = c.chunks_per_page;
-        let pages = c.items.div_ceil(per_page);
+        let pages = c.items.div_ceil(per_page).max(1);
         w.class_stat(id, "chunk_size", c.chunk_size);
         w.class_stat(id, "chunks_per_page", per_page);
         w.class_stat(id, "total_pages", pages);

@@ -2,7 +2,7 @@
 //! `meta.rs` adds the meta protocol's operations and `clean.rs` eviction
 //! and the crawler, both as more `impl Cache` blocks.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -58,6 +58,13 @@ pub struct Cache {
     oldest_live: AtomicU32,
     /// memcached's size classes, for per-class figures.
     classes: Arc<Classes>,
+    /// Per stripe, the CAS cut of the last `flush_all` (see [`Ctx`]).
+    flush_cas: Box<[AtomicU64]>,
+    /// A `flush_all` happened: [`Ctx`] checks the cuts, and the next
+    /// maintenance crawls every segment.
+    flushed: AtomicBool,
+    /// The next maintenance crawls every segment (after a flush).
+    crawl_all: AtomicBool,
     /// memcached's `hash_power_level`, which `stats` reports: log2 of the
     /// table it would have grown to for the most items held so far.
     hash_power: AtomicU32,
@@ -93,6 +100,9 @@ impl Cache {
             clock,
             oldest_live: AtomicU32::new(0),
             classes,
+            flush_cas: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            flushed: AtomicBool::new(false),
+            crawl_all: AtomicBool::new(false),
             hash_power: AtomicU32::new(HASH_POWER_START),
             config,
             on_evict: std::sync::OnceLock::new(),
@@ -125,6 +135,11 @@ impl Cache {
             log: &self.log,
             now,
             oldest_live: if oldest_live <= now { oldest_live } else { 0 },
+            flush_cas: if self.flushed.load(Ordering::Relaxed) {
+                Some(&self.flush_cas)
+            } else {
+                None
+            },
             use_cas: self.config.use_cas,
         }
     }
@@ -375,12 +390,16 @@ impl Cache {
     /// `flush_all`: now, or `delay` seconds from now.
     ///
     /// memcached's cliff, second for second: items last accessed at or
-    /// before `oldest_live` are gone once the clock reaches it. With CAS
-    /// that is the second before the flush's (memcached then uses the CAS
-    /// counter for an exact cut; ferrocache unlinks every item at once,
-    /// which is as exact); without CAS (`-C`) it is the flush's own
-    /// second, so an item set in the same second after `flush_all 0` is
-    /// gone too, as memcached's `t/flush-all.t` expects.
+    /// before `oldest_live` are flushed once the clock reaches it. With CAS
+    /// that is the second before the flush's, and the cut is exact by CAS
+    /// unique: each stripe's next one, taken under its lock, so every item
+    /// linked before is below it and every item linked after is not.
+    /// Without CAS (`-C`) it is the flush's own second, so an item set in
+    /// the same second after `flush_all 0` is gone too, as memcached's
+    /// `t/flush-all.t` expects. Nothing is unlinked here: a flushed item
+    /// is reclaimed when a lookup, the crawler or the cleaner meets it
+    /// (counted in `get_flushed` and `reclaimed`), so a flush costs one
+    /// lock per stripe, not one per item.
     pub fn flush_all(&self, delay: i64) {
         let at = if delay > 0 {
             self.clock.expiry(delay)
@@ -389,11 +408,23 @@ impl Cache {
         };
         let oldest_live = if self.config.use_cas { at - 1 } else { at };
         self.oldest_live.store(oldest_live, Ordering::Relaxed);
-        if delay > 0 {
+        if delay > 0 || !self.config.use_cas {
             return;
         }
+        for (i, cut) in self.flush_cas.iter().enumerate() {
+            let s = self.lock(i);
+            cut.store(s.cas_cut(), Ordering::Relaxed);
+        }
+        self.flushed.store(true, Ordering::Relaxed);
+        self.crawl_all.store(true, Ordering::Relaxed);
+    }
+
+    /// Empty the cache now, as if it had never held an item: for a load
+    /// that turns out unsound before the server serves (not `flush_all`,
+    /// which clients see and counters count).
+    pub fn clear(&self) {
         for i in 0..self.stripes.len() {
-            self.lock(i).flush(&self.log);
+            self.lock(i).clear(&self.log);
         }
     }
 
@@ -427,7 +458,11 @@ impl Cache {
     /// Background work, called about once a second: reclaim expired and
     /// flushed items, and empty segments past a lowered limit.
     pub fn maintain(&self, segments: usize) {
-        self.crawl(segments);
+        // After a flush every segment is mostly garbage: one full pass.
+        let all = self.crawl_all.swap(false, Ordering::Relaxed);
+        if !self.crawl(if all { usize::MAX } else { segments }) && all {
+            self.crawl_all.store(true, Ordering::Relaxed);
+        }
         self.free_empty();
         // memcached grows its table past 1.5 items per bucket, and never
         // shrinks it.
@@ -479,6 +514,8 @@ impl Cache {
             o.crawler_reclaimed += st.crawler_reclaimed;
             o.moved += st.moved;
             o.evicted_time = o.evicted_time.max(st.evicted_time);
+            o.get_expired += st.get_expired;
+            o.get_flushed += st.get_flushed;
         }
         out
     }
@@ -501,6 +538,7 @@ impl Cache {
                     expired_unfetched: e.expired_unfetched.load(Ordering::Relaxed),
                     crawler_reclaimed: e.crawler_reclaimed.load(Ordering::Relaxed),
                     evicted_time: e.evicted_time.load(Ordering::Relaxed),
+                    seen: e.seen.load(Ordering::Relaxed),
                     ..Default::default()
                 }
             })

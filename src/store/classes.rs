@@ -9,7 +9,7 @@
 //! `-o slab_chunk_max`, and the class memcached would put an item in; the
 //! stripes count items, bytes and events per class with it.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: ids 1..=63.
 const MAX_CLASSES: usize = 63;
@@ -42,6 +42,9 @@ pub struct ClassEvents {
     pub crawler_reclaimed: AtomicU64,
     /// Relative access time of the class's last evicted item.
     pub evicted_time: AtomicU32,
+    /// An item of this class has been stored: memcached would have given
+    /// it a page, which `stats slabs` lists from then on.
+    pub seen: AtomicBool,
 }
 
 impl ClassEvents {
@@ -122,6 +125,16 @@ impl Classes {
 
     pub fn events(&self, i: usize) -> &ClassEvents {
         &self.events[i]
+    }
+
+    /// An item of class index `i` is stored (read first: the line is only
+    /// written once).
+    #[inline]
+    pub fn mark_seen(&self, i: usize) {
+        let seen = &self.events[i].seen;
+        if !seen.load(Relaxed) {
+            seen.store(true, Relaxed);
+        }
     }
 
     /// `stats reset`.

@@ -157,13 +157,15 @@ impl Cache {
 
     /// Reclaim expired and flushed items in up to `segments` sealed
     /// segments, continuing where the last call stopped.
-    pub(super) fn crawl(&self, segments: usize) {
+    /// False when a cleaner was at work and nothing was crawled.
+    pub(super) fn crawl(&self, segments: usize) -> bool {
         let Some(mut cursor) = self.clean.lock.try_lock() else {
-            return; // a cleaner is at work
+            return false; // a cleaner is at work
         };
         let sealed = self.log.sealed();
+        let segments = segments.min(sealed.len());
         let mut walk: Vec<(u32, usize)> = Vec::with_capacity(segments + 1);
-        for k in 0..segments.min(sealed.len()) {
+        for k in 0..segments {
             let seg = sealed[(*cursor + k) % sealed.len()];
             walk.push((seg, self.log.settle(seg)));
         }
@@ -186,5 +188,6 @@ impl Cache {
             }
         }
         *cursor = (*cursor + segments) % sealed.len().max(1);
+        true
     }
 }

@@ -10,7 +10,7 @@
 //! index is allocated after unlocking; the guard's `Drop` does both, so no
 //! early return can skip them.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -50,6 +50,10 @@ pub struct StripeStats {
     pub moved: u64,
     /// Relative access time of the last evicted item (0: none yet).
     pub evicted_time: u32,
+    /// Lookups that found their item expired, or flushed (memcached
+    /// counts them in `do_item_get`, whatever the command).
+    pub get_expired: u64,
+    pub get_flushed: u64,
 }
 
 /// What a stripe needs from the cache that owns it, for one operation.
@@ -59,13 +63,32 @@ pub struct Ctx<'a> {
     /// Items last accessed at or before this relative time are flushed
     /// (0: none).
     pub oldest_live: u32,
+    /// After a `flush_all`, each stripe's CAS cut: an item whose CAS unique
+    /// (which names its stripe in its low bits) is below its stripe's cut
+    /// was stored before the flush (memcached's `oldest_cas`).
+    pub flush_cas: Option<&'a [AtomicU64]>,
     pub use_cas: bool,
 }
 
 impl Ctx<'_> {
     #[inline]
     pub fn is_dead(&self, hdr: &Header) -> bool {
-        (hdr.exp != 0 && hdr.exp <= self.now) || hdr.time <= self.oldest_live
+        self.is_expired(hdr) || self.is_flushed(hdr)
+    }
+
+    #[inline]
+    pub fn is_expired(&self, hdr: &Header) -> bool {
+        hdr.exp != 0 && hdr.exp <= self.now
+    }
+
+    /// memcached's `item_is_flushed`.
+    #[inline]
+    pub fn is_flushed(&self, hdr: &Header) -> bool {
+        (self.oldest_live != 0 && hdr.time <= self.oldest_live)
+            || self.flush_cas.is_some_and(|cuts| {
+                let cut = cuts[hdr.cas as usize & (cuts.len() - 1)].load(Relaxed);
+                hdr.cas != 0 && hdr.cas < cut
+            })
     }
 }
 
@@ -272,11 +295,15 @@ impl Stripe {
     pub fn lookup(&mut self, ctx: &Ctx, hash: u64, key: &[u8]) -> Option<Handle> {
         let h = self.find(ctx.log, hash, key)?;
         let hdr = ctx.log.header(h);
-        if ctx.is_dead(&hdr) {
-            self.reclaim(ctx.log, hash, h, &hdr);
-            return None;
+        if ctx.is_flushed(&hdr) {
+            self.stats.get_flushed += 1;
+        } else if ctx.is_expired(&hdr) {
+            self.stats.get_expired += 1;
+        } else {
+            return Some(h);
         }
-        Some(h)
+        self.reclaim(ctx.log, hash, h, &hdr);
+        None
     }
 
     pub fn view<'a>(&self, log: &'a Log, h: Handle) -> ItemView<'a> {
@@ -357,7 +384,9 @@ impl Stripe {
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
         self.stats.bytes += hdr.total() as u64;
-        let live = &mut self.live[self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes)];
+        let class = self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes);
+        self.classes.mark_seen(class);
+        let live = &mut self.live[class];
         live.items += 1;
         live.bytes += hdr.total() as u64;
         self.check_index();
@@ -517,22 +546,22 @@ impl Stripe {
         }
     }
 
-    /// `flush_all` now: unlink every item. Their memory is free for reuse
-    /// at once, so each counts as reclaimed (memcached counts a flushed
-    /// item when its memory is taken for a new one).
-    pub fn flush(&mut self, log: &Log) {
+    /// Unlink every item at once, counting nothing (see [`Cache::clear`]).
+    ///
+    /// [`Cache::clear`]: super::Cache::clear
+    pub fn clear(&mut self, log: &Log) {
         for h in self.index.drain() {
-            let hdr = log.header(h);
-            log.sub_live(h, hdr.total());
-            let ev = self
-                .classes
-                .events(self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes));
-            ev.reclaimed.fetch_add(1, Relaxed);
-            self.stats.reclaimed += 1;
+            log.sub_live(h, log.header(h).total());
         }
         self.stats.curr_items = 0;
         self.stats.bytes = 0;
         self.live.fill(ClassLive::default());
+    }
+
+    /// The CAS unique this stripe hands out next: every item linked here
+    /// so far has a smaller one (`flush_all`'s cut).
+    pub fn cas_cut(&self) -> u64 {
+        (self.next_cas << self.id_bits) | self.id
     }
 
     /// `stats reset`: zero the event counters (not the live figures).

@@ -387,12 +387,16 @@ fn figures_per_memcached_size_class() {
         c.stats().items.bytes
     );
     c.flush_all(0);
+    assert!(get(&c, b"key2").is_none());
+    assert_eq!(c.stats().items.get_flushed, 1);
     let classes = c.class_stats();
     assert_eq!(classes[30].items, 0);
     assert_eq!(
         classes[30].reclaimed, 1,
         "a flushed item counts as reclaimed"
     );
+    c.maintain(0);
+    assert_eq!(c.class_stats()[0].items, 0, "the crawler reclaims the rest");
     c.reset_stats();
     assert_eq!(c.class_stats()[30].reclaimed, 0);
     assert_eq!(c.stats().items.reclaimed, 0);

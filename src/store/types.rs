@@ -133,6 +133,8 @@ pub struct ClassStats {
     pub crawler_reclaimed: u64,
     /// Relative access time of the last evicted item.
     pub evicted_time: u32,
+    /// The class has held an item (memcached would have a page for it).
+    pub seen: bool,
 }
 
 /// What a read may do besides reading.

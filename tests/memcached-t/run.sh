@@ -91,7 +91,7 @@ reap() {
         for pid in /proc/[0-9]*; do
             pid="${pid#/proc/}"
             [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$BIN" ]] || continue
-            tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "MEMCACHED_T_MARKER=$marker" || continue
+            { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qxF "MEMCACHED_T_MARKER=$marker" || continue
             pids+=("$pid")
         done
         ((${#pids[@]} == 0)) && return 0
