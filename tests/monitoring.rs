@@ -299,25 +299,6 @@ fn sample(body: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// promtool, from Debian's prometheus package; `None` = skip (not in CI).
-fn promtool() -> Option<&'static str> {
-    let found = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
-        return Some("promtool");
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "promtool is missing under CI: .ci/install-test-deps.sh installs Debian's prometheus package"
-    );
-    eprintln!("skipped the promtool check: promtool is not installed (apt-get install prometheus)");
-    None
-}
-
 #[test]
 fn metrics_endpoint_serves_exporter_names_and_latency_histograms() {
     if common::is_memcached() {
@@ -396,30 +377,7 @@ fn metrics_endpoint_serves_exporter_names_and_latency_histograms() {
     let (status, _, _) = http_get(metrics, "/nothing");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
 
-    let Some(promtool) = promtool() else { return };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{body}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_promtool_accepts(&body);
 }
 
 /// `stats settings` reports `slab_chunk_max` as set: memcached's default

@@ -491,4 +491,46 @@ impl Conn {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 }
+/// `promtool check metrics` (Debian's prometheus package, which
+/// `.ci/install-test-deps.sh` installs) accepts `body`. Skipped with a
+/// message when promtool is missing, except under CI, where that fails.
+pub fn assert_promtool_accepts(body: &str) {
+    let found = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "promtool is missing under CI: .ci/install-test-deps.sh installs Debian's prometheus package"
+        );
+        eprintln!(
+            "skipped the promtool check: promtool is not installed (apt-get install prometheus)"
+        );
+        return;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub mod binary;
