@@ -231,7 +231,7 @@ fn planted_and_zipf_top_keys_are_found_with_their_rates_and_leave_after_the_wind
     if common::is_memcached() {
         return; // a ferrocache extension
     }
-    let server = TestServer::start(&["-t", "2"]);
+    let server = TestServer::start(&["-t", "2", "-o", "hot_keys=20"]);
     let mut c = server.conn();
     for (name, _) in PLANTED {
         c.roundtrip(

@@ -63,7 +63,11 @@ struct Ring {
 impl Ring {
     fn start() -> Ring {
         let nodes: Vec<TestServer> = (0..3)
-            .map(|_| TestServer::spawn(common::root_user_args()))
+            .map(|_| {
+                let mut args = common::root_user_args().to_vec();
+                args.extend(["-o", "hot_keys=20"]);
+                TestServer::spawn(&args)
+            })
             .collect();
         let list = nodes
             .iter()

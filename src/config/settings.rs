@@ -155,7 +155,8 @@ pub struct Extended {
     /// Prometheus `/metrics` endpoint.
     pub metrics_listen: Option<String>,
     /// `hot_keys` (ferrocache extension): keys `stats hotkeys` lists;
-    /// 0 = hot-key tracking off. Default [`crate::hotkeys::DEFAULT_TOP`].
+    /// 0 = hot-key tracking off (the default: it costs throughput, see
+    /// docs/benchmarks.md); `-o hot_keys` alone lists [`crate::hotkeys::DEFAULT_TOP`].
     pub hot_keys: usize,
     /// `hot_keys_sample` (ferrocache extension): one request in this many
     /// is sampled. Default [`crate::hotkeys::DEFAULT_SAMPLE`].
@@ -207,7 +208,7 @@ impl Default for Extended {
             snapshot_interval: 0,
             shutdown_timeout: 10,
             metrics_listen: None,
-            hot_keys: crate::hotkeys::DEFAULT_TOP,
+            hot_keys: 0,
             hot_keys_sample: crate::hotkeys::DEFAULT_SAMPLE,
         }
     }
