@@ -580,7 +580,6 @@ fn persist_stats(w: &mut Snapshot, status: &crate::persist::Status) {
 /// CLOCK-ordered queue, reported as COLD.
 fn items(shared: &Shared) -> Snapshot {
     let now = shared.cache.clock().now();
-    let store = shared.cache.stats();
     let mut w = Snapshot::new("items:");
     for (i, c) in shared.cache.class_stats().iter().enumerate() {
         if c.items == 0 {
@@ -615,11 +614,9 @@ fn items(shared: &Shared) -> Snapshot {
             ("lrutail_reflocked", 0),
             ("moves_to_cold", 0),
             ("moves_to_warm", 0),
-            // The cleaner's moves are not kept per class.
-            (
-                "moves_within_lru",
-                if i == 0 { store.items.moved } else { 0 },
-            ),
+            // The cleaner's moves are counted for the whole cache only
+            // (`stats`' moves_within_lru), not per class.
+            ("moves_within_lru", 0),
             ("direct_reclaims", 0),
             ("hits_to_hot", 0),
             ("hits_to_warm", 0),
