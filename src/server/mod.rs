@@ -543,7 +543,10 @@ fn maintain(shared: &Shared) {
                 merged = std::time::Instant::now();
                 merge_hot_keys(shared, hot, secs);
             }
-            shared.cache.maintain(4);
+            // The crawler's share of it runs only while `lru_crawler` is
+            // enabled (memcached's `no_modern` and `lru_crawler disable`).
+            let crawl = shared.crawler.enabled.load(Ordering::Relaxed);
+            shared.cache.maintain(if crawl { 4 } else { 0 });
             // Certificates replaced on disk take effect without a command.
             if let Some(tls) = &shared.tls {
                 tls.reload_if_changed(clock.now());

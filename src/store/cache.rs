@@ -456,12 +456,18 @@ impl Cache {
     }
 
     /// Background work, called about once a second: reclaim expired and
-    /// flushed items, and empty segments past a lowered limit.
+    /// flushed items in `segments` sealed segments and the head (none when
+    /// 0: memcached with its LRU crawler off leaves expired items in place
+    /// until they are met or their memory is needed), and empty segments
+    /// past a lowered limit.
     pub fn maintain(&self, segments: usize) {
         // After a flush every segment is mostly garbage: one full pass.
         let all = self.crawl_all.swap(false, Ordering::Relaxed);
-        if !self.crawl(if all { usize::MAX } else { segments }) && all {
-            self.crawl_all.store(true, Ordering::Relaxed);
+        if all || segments > 0 {
+            let crawled = self.crawl(if all { usize::MAX } else { segments });
+            if !crawled && all {
+                self.crawl_all.store(true, Ordering::Relaxed);
+            }
         }
         self.free_empty();
         // memcached grows its table past 1.5 items per bucket, and never

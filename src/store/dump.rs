@@ -94,7 +94,7 @@ impl Cache {
             }
             let hdr = self.log.header(e.handle);
             if ctx.is_dead(&hdr) {
-                s.stats.crawler_reclaimed += 1;
+                s.count_crawler_reclaim(&hdr);
                 s.reclaim(&self.log, e.hash, e.handle, &hdr);
                 reclaimed += 1;
             }

@@ -246,6 +246,38 @@ fn crawler_reclaims_expired_items() {
     assert_eq!(c.stats().items.curr_items, 0);
 }
 
+/// lru-crawler.t under load: `lru_crawler crawl` reclaimed the items but
+/// `stats items` showed `crawler_reclaimed` 0 for their class.
+#[test]
+fn crawl_on_demand_counts_reclaims_in_the_items_class() {
+    let c = cache();
+    for i in 0..30u32 {
+        c.store(StoreMode::Set, format!("s{i}").as_bytes(), 0, 1, b"ok")
+            .unwrap();
+    }
+    c.clock().advance(2);
+    assert_eq!(c.crawl_expired().1, 30);
+    let classes = c.class_stats();
+    assert_eq!(classes[0].crawler_reclaimed, 30);
+    assert_eq!(classes[0].items, 0);
+}
+
+/// With the crawler off (`no_modern`), background maintenance leaves
+/// expired items in place, as memcached does, until they are met.
+#[test]
+fn maintenance_without_crawl_keeps_expired_items_counted() {
+    let c = cache();
+    for i in 0..30u32 {
+        c.store(StoreMode::Set, format!("s{i}").as_bytes(), 0, 1, b"ok")
+            .unwrap();
+    }
+    c.clock().advance(2);
+    c.maintain(0);
+    assert_eq!(c.class_stats()[0].items, 30);
+    c.maintain(4);
+    assert_eq!(c.class_stats()[0].items, 0);
+}
+
 #[test]
 fn lowering_the_limit_gives_memory_back() {
     let c = cache_with(16 << 20, true);
