@@ -2,7 +2,7 @@
 //! `meta.rs` adds the meta protocol's operations and `clean.rs` eviction
 //! and the crawler, both as more `impl Cache` blocks.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -23,14 +23,40 @@ const STRIPES: usize = 256;
 /// memcached's starting `hash_power_level` (`-o hashpower` default).
 const HASH_POWER_START: u32 = 16;
 
-/// The cleaner's lock (which also holds the crawler's position) and its
-/// counters.
+/// The cleaner's lock (which also holds where the crawler and the
+/// eviction ahead of writers are) and its counters.
 #[derive(Default)]
 pub(super) struct Cleaner {
     /// One cleaner (or crawler) at a time.
-    pub lock: Mutex<usize>,
+    pub lock: Mutex<CleanState>,
+    /// Bytes written since the last eviction ahead (by writers that found
+    /// the lock taken).
+    pub debt: AtomicUsize,
     pub compacted: AtomicU64,
     pub evicted: AtomicU64,
+}
+
+/// What the cleaner's lock guards.
+#[derive(Default)]
+pub(super) struct CleanState {
+    /// The crawler's position in the sealed segments.
+    pub crawl: usize,
+    /// The segment being evicted ahead of writers, and how far.
+    pub ahead: Option<Ahead>,
+    /// `Log::sealed_total` when the log last had no segment to evict ahead
+    /// (garbage about): not asked again until another segment seals.
+    pub no_candidate: Option<u64>,
+}
+
+/// A sealed segment evicted a few records at a time (see
+/// `Cache::evict_ahead`): every record before `at` is no longer linked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ahead {
+    pub seg: u32,
+    pub at: usize,
+    pub end: usize,
+    /// Bytes moved forward so far (at most half a segment moves).
+    pub moved: usize,
 }
 
 impl Cleaner {
@@ -439,8 +465,9 @@ impl Cache {
     /// Room for a record of `len` bytes, cleaning a segment first when the
     /// budget is spent. Called with no stripe lock held.
     pub(super) fn reserve(&self, len: usize) -> Result<Reservation<'_>, StoreError> {
+        self.evict_ahead(len);
         for _ in 0..64 {
-            if self.log.wants_clean() {
+            if self.log.wants_clean(self.spare()) {
                 self.clean(false);
             }
             match self.log.reserve(len) {
@@ -498,7 +525,8 @@ impl Cache {
             segment_bytes: self.log.segment_bytes() as u64,
             segments_used: used as u64,
             segments_free: free as u64,
-            // A roll that leaves `limit - 1` in use makes the writer clean.
+            // A roll that leaves `limit - 1` in use makes writers evict
+            // (or, with -M, clean).
             segments_spare: free.min(self.log.limit_segments().saturating_sub(used + 2)) as u64,
             live_bytes: self.log.live_bytes() as u64,
             segments_compacted: self.clean.compacted(),

@@ -15,10 +15,14 @@
 //!
 //! Cleaning runs in the writer that finds the budget spent, with no stripe
 //! lock held; it takes each record's stripe lock in turn, for one record.
+//! When the log is full of live data, writers also evict ahead: each takes
+//! about its own size off the oldest segment before it writes, so a full
+//! cache evicts an item or two per write (as memcached does), and the
+//! oldest segment is empty by the time the head needs it.
 
 use std::sync::atomic::Ordering;
 
-use super::cache::Cache;
+use super::cache::{Ahead, Cache};
 use super::log::{Handle, Header, REF};
 
 /// What to do with one live record.
@@ -33,7 +37,7 @@ impl Cache {
     /// the work to it. False when nothing could be freed (`-M` and all of
     /// memory live).
     pub(super) fn clean(&self, blocking: bool) -> bool {
-        let _guard = if blocking {
+        let mut state = if blocking {
             self.clean.lock.lock()
         } else {
             match self.clean.lock.try_lock() {
@@ -41,24 +45,25 @@ impl Cache {
                 None => return true,
             }
         };
-        if !self.log.wants_clean() {
+        if !self.log.wants_clean(self.spare()) {
             return true;
         }
-        let Some(victim) = self.log.take_victim(self.config.evictions) else {
+        // A segment evicted ahead is finished first, where it stopped.
+        let ahead = state.ahead.take();
+        let prefer = ahead.map(|a| a.seg);
+        let Some(victim) = self.log.take_victim(self.config.evictions, prefer) else {
             return false;
         };
-        let end = self.log.settle(victim.seg);
-        let half = self.log.segment_bytes() / 2;
+        let (start, end, mut moved) = match ahead {
+            Some(a) if a.seg == victim.seg => (a.at, a.end, a.moved),
+            _ => (0, self.log.settle(victim.seg), 0),
+        };
         let now = self.clock.now();
-        let mut moved = 0;
-        for (h, hdr) in self.log.records(victim.seg, end) {
+        for (h, hdr) in self.log.records_from(victim.seg, start, end) {
             if hdr.nkey == 0 {
                 continue; // filler
             }
-            let len = hdr.total();
-            let keep = hdr.bits & REF != 0 || self.is_temporary(&hdr, now);
-            let wants_move = victim.compact || (keep && moved + len <= half);
-            let fate = if wants_move { Fate::Move } else { Fate::Evict };
+            let fate = self.fate(&hdr, victim.compact, moved, now);
             match self.clean_record(h, &hdr, fate, !victim.compact) {
                 Ok(n) => moved += n,
                 Err(()) => {
@@ -78,12 +83,113 @@ impl Cache {
         true
     }
 
+    /// While the log is full of live data, a writer pays for its room
+    /// before it needs it: the oldest segment is evicted a few records at a
+    /// time, from where the last writer stopped, about as many bytes as are
+    /// written (plus what moves forward). Each write into a full cache then
+    /// evicts about its own size, as memcached's per-class LRU does (its
+    /// `watch evictions` shows one line per set), no write pays for a whole
+    /// segment, and the segment is free by the time the head fills.
+    /// Writers that find the cleaner's lock taken leave their bytes as debt
+    /// for the next one.
+    pub(super) fn evict_ahead(&self, len: usize) {
+        if !self.config.evictions || !self.log.nearly_full() {
+            return;
+        }
+        self.clean.debt.fetch_add(len, Ordering::Relaxed);
+        let Some(mut state) = self.clean.lock.try_lock() else {
+            return;
+        };
+        let mut budget = self.clean.debt.swap(0, Ordering::Relaxed);
+        let mut a = match state.ahead {
+            Some(a) => a,
+            None => {
+                // Asked once per segment sealed: the answer needs every
+                // segment's live bytes.
+                let sealed = self.log.sealed_total.load(Ordering::Relaxed);
+                if state.no_candidate == Some(sealed) {
+                    return;
+                }
+                match self.log.eviction_candidate(self.config.evictions) {
+                    Some(seg) => Ahead {
+                        seg,
+                        at: 0,
+                        end: self.log.settle(seg),
+                        moved: 0,
+                    },
+                    None => {
+                        // Garbage about: the next cleaning compacts.
+                        state.no_candidate = Some(sealed);
+                        return;
+                    }
+                }
+            }
+        };
+        let now = self.clock.now();
+        let mut done = 0;
+        let mut finished = true;
+        for (h, hdr) in self.log.records_from(a.seg, a.at, a.end) {
+            if done >= budget {
+                finished = false;
+                break;
+            }
+            let len = hdr.total();
+            a.at = self.log.split(h).1 * 4 + len;
+            done += len;
+            if hdr.nkey == 0 {
+                continue; // filler
+            }
+            let fate = self.fate(&hdr, false, a.moved, now);
+            if let Ok(n) = self.clean_record(h, &hdr, fate, true) {
+                // What moves takes room in the head too.
+                a.moved += n;
+                budget += n;
+            }
+        }
+        if !finished {
+            state.ahead = Some(a);
+            return;
+        }
+        state.ahead = None;
+        if self.log.take(a.seg) {
+            self.log.settle(a.seg);
+            if self.log.live_in(a.seg) != 0 {
+                self.log.return_victim(a.seg);
+                return;
+            }
+            self.log.release(a.seg);
+            self.clean.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Segments kept free for the cleaner (see `Log::wants_clean`).
+    pub(super) fn spare(&self) -> usize {
+        usize::from(!self.config.evictions)
+    }
+
+    /// Whether a live record met by the cleaner moves forward or goes:
+    /// everything moves in compaction; in eviction, a record read since it
+    /// was written (or soon to expire, `-o temporary_ttl`) moves while less
+    /// than half a segment has.
+    fn fate(&self, hdr: &Header, compact: bool, moved: usize, now: u32) -> Fate {
+        let keep = hdr.bits & REF != 0 || self.is_temporary(hdr, now);
+        let half = self.log.segment_bytes() / 2;
+        if compact || (keep && moved + hdr.total() <= half) {
+            Fate::Move
+        } else {
+            Fate::Evict
+        }
+    }
+
     /// Return every sealed segment left with no live record (after deletes,
     /// expiry or `flush_all`) to the free list, where any size can use it:
     /// memcached's global page pool.
     pub(super) fn free_empty(&self) {
-        let _guard = self.clean.lock.lock();
+        let mut state = self.clean.lock.lock();
         while let Some(seg) = self.log.take_empty() {
+            if state.ahead.is_some_and(|a| a.seg == seg) {
+                state.ahead = None;
+            }
             self.log.settle(seg);
             if self.log.live_in(seg) != 0 {
                 // A record was linked while we looked: clean it another time.
@@ -159,9 +265,10 @@ impl Cache {
     /// segments, continuing where the last call stopped.
     /// False when a cleaner was at work and nothing was crawled.
     pub(super) fn crawl(&self, segments: usize) -> bool {
-        let Some(mut cursor) = self.clean.lock.try_lock() else {
+        let Some(mut state) = self.clean.lock.try_lock() else {
             return false; // a cleaner is at work
         };
+        let cursor = &mut state.crawl;
         let sealed = self.log.sealed();
         let segments = segments.min(sealed.len());
         let mut walk: Vec<(u32, usize)> = Vec::with_capacity(segments + 1);

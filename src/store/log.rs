@@ -451,11 +451,20 @@ impl Log {
         self.segs[seg].live.fetch_sub(len as u32, Ordering::Relaxed);
     }
 
-    /// Whether writers should clean a segment before reserving: every
-    /// segment the budget allows is in use but one, kept so that a cleaner
-    /// always has a head to move records into.
-    pub fn wants_clean(&self) -> bool {
+    /// Whether writers should evict ahead (`Cache::evict_ahead`): the
+    /// budget allows one more segment at most.
+    pub fn nearly_full(&self) -> bool {
         self.in_use.load(Ordering::Relaxed) + 1 >= self.limit_segments()
+    }
+
+    /// Whether writers should clean a segment before reserving: every
+    /// segment the budget allows is in use but `spare`. Without evictions
+    /// (`-M`) one is kept spare, so that compaction always has a head to
+    /// move records into; with them, writers evict ahead while the last
+    /// segment fills, and clean only if that fell behind (a record that
+    /// finds no room to move is evicted).
+    pub fn wants_clean(&self, spare: usize) -> bool {
+        self.in_use.load(Ordering::Relaxed) + spare >= self.limit_segments()
     }
 
     /// Room for a record of `len` bytes (a multiple of 4, at most
@@ -535,26 +544,58 @@ impl Log {
         Ok(())
     }
 
-    /// Take a sealed segment out of the log for cleaning: one with nothing
-    /// live if there is one; with two segments' worth of garbage about, the
-    /// one with the fewest live bytes (if cleaning it gains a quarter of a
-    /// segment); else the oldest.
-    pub fn take_victim(&self, evictions: bool) -> Option<Victim> {
+    /// Take a sealed segment out of the log for cleaning: `prefer` if it is
+    /// still sealed (a segment a writer began evicting ahead, see
+    /// `Cache::evict_ahead`), evicted; else one with nothing live if there
+    /// is one; with two segments' worth of garbage about, the one with the
+    /// fewest live bytes (if cleaning it gains a quarter of a segment); else
+    /// the oldest.
+    pub fn take_victim(&self, evictions: bool, prefer: Option<u32>) -> Option<Victim> {
         let mut st = self.state.lock();
+        if let Some(pos) = prefer.and_then(|p| st.sealed.iter().position(|&s| s == p)) {
+            let seg = st.sealed.remove(pos)?;
+            return Some(Victim {
+                seg,
+                compact: false,
+            });
+        }
+        let (pos, compact) = self.choose(&st, evictions)?;
+        let seg = st.sealed.remove(pos)?;
+        Some(Victim { seg, compact })
+    }
+
+    /// The oldest sealed segment, when the next cleaning would evict it
+    /// (the log is full of live data); it stays in the log.
+    pub fn eviction_candidate(&self, evictions: bool) -> Option<u32> {
+        let st = self.state.lock();
+        match self.choose(&st, evictions)? {
+            (0, false) => st.sealed.front().copied(),
+            _ => None,
+        }
+    }
+
+    /// Where in `sealed` the next victim is, and whether it is compacted.
+    fn choose(&self, st: &LogState, evictions: bool) -> Option<(usize, bool)> {
         let live = |s: &u32| self.segs[*s as usize].live.load(Ordering::Relaxed);
         let garbage = self.capacity().saturating_sub(self.live_bytes()) >= 2 * self.seg_bytes;
         let emptiest = (0..st.sealed.len()).min_by_key(|&i| live(&st.sealed[i]))?;
         let fill = live(&st.sealed[emptiest]) as usize;
         // Compaction must gain at least a quarter of a segment, so it cannot
         // churn on segments that are nearly all live.
-        let (pos, compact) =
-            if fill == 0 || !evictions || (garbage && fill <= self.seg_bytes / 4 * 3) {
-                (emptiest, true)
-            } else {
-                (0, false)
-            };
-        let seg = st.sealed.remove(pos)?;
-        Some(Victim { seg, compact })
+        if fill == 0 || !evictions || (garbage && fill <= self.seg_bytes / 4 * 3) {
+            Some((emptiest, true))
+        } else {
+            Some((0, false))
+        }
+    }
+
+    /// Take `seg` out of the log if it is still sealed there.
+    pub fn take(&self, seg: u32) -> bool {
+        let mut st = self.state.lock();
+        match st.sealed.iter().position(|&s| s == seg) {
+            Some(pos) => st.sealed.remove(pos).is_some(),
+            None => false,
+        }
     }
 
     /// Take a sealed segment that holds no live record, if there is one:
@@ -597,8 +638,19 @@ impl Log {
 
     /// The records of a settled segment, in order: `(handle, header)`.
     pub fn records(&self, seg: u32, end: usize) -> impl Iterator<Item = (Handle, Header)> + '_ {
+        self.records_from(seg, 0, end)
+    }
+
+    /// The records of a settled segment from byte `start` (where a record
+    /// begins) to `end`.
+    pub fn records_from(
+        &self,
+        seg: u32,
+        start: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (Handle, Header)> + '_ {
         let words = self.seg_words(seg);
-        let mut at = 0usize;
+        let mut at = start;
         std::iter::from_fn(move || {
             if at + BASE_HDR > end {
                 return None;

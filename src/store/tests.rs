@@ -246,6 +246,31 @@ fn crawler_reclaims_expired_items() {
     assert_eq!(c.stats().items.curr_items, 0);
 }
 
+/// watcher.t: one set into a full cache must evict (memcached's LRU frees
+/// an item per set); the log used to evict a whole segment only when its
+/// head filled, so most sets evicted nothing and the next one evicted ~90.
+#[test]
+fn each_write_into_a_full_cache_evicts_about_its_size() {
+    let c = cache_with(8 << 20, true);
+    let value = [b'B'; 11_000];
+    for i in 0..2_000u32 {
+        set(&c, format!("n,foo{i}").as_bytes(), &value);
+    }
+    let mut most = 0;
+    for i in 0..200u32 {
+        let before = c.stats().items.evictions;
+        set(&c, format!("b{i}").as_bytes(), &value);
+        let evicted = c.stats().items.evictions - before;
+        assert!(evicted >= 1, "set {i} into a full cache evicted nothing");
+        most = most.max(evicted);
+    }
+    assert!(most <= 3, "one set evicted {most} items");
+    // Nothing stored since the cache filled is lost.
+    for i in 0..200u32 {
+        assert!(get(&c, format!("b{i}").as_bytes()).is_some());
+    }
+}
+
 /// lru-crawler.t under load: `lru_crawler crawl` reclaimed the items but
 /// `stats items` showed `crawler_reclaimed` 0 for their class.
 #[test]
