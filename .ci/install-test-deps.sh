@@ -7,6 +7,11 @@
 #      tests/memcached-t/run.sh), from Debian's package archive with
 #      `apt-get source`, unpacked under $CACHE (outside git; kept between
 #      runs). A deb-src entry is added for it when apt has none.
+#      Also memcached 1.6.38's, Debian 13 (trixie)'s source package, for
+#      its t/lru-crawler.t and t/watcher.t: fetched with an apt
+#      configuration of its own under $CACHE/apt-trixie (a single trixie
+#      deb-src entry, its own package lists and cache), so the machine's
+#      apt sources and candidates do not change.
 #   3. A Python virtualenv at .venv with tests/clients/requirements.txt.
 #      A stamp file (.venv/.requirements.stamp) records a hash of the
 #      requirements file and of the interpreter, so a rerun with nothing
@@ -34,6 +39,9 @@ REQS="$REPO_ROOT/tests/clients/requirements.txt"
 STAMP="$VENV/.requirements.stamp"
 CACHE="${FERROCACHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferrocache}"
 MEMCACHED_SRC_VERSION=1.6.18
+# Debian 13's memcached; the suite whose source package carries it.
+MEMCACHED_NEW_VERSION=1.6.38
+MEMCACHED_NEW_SUITE=trixie
 
 log() { printf '[install-test-deps] %s\n' "$*" >&2; }
 
@@ -153,6 +161,45 @@ install_memcached_source() {
     log "memcached source: $dir ready"
 }
 
+# Debian 13's memcached source through a private apt configuration: apt
+# reads only $apt_dir/sources.list and keeps its lists and cache there, so
+# nothing in /etc/apt changes and no root is needed. The Release file is
+# checked against Debian's archive keyring (debian-archive-keyring, which
+# every Debian has, signs trixie's Release too).
+install_memcached_new_source() {
+    local dir="$CACHE/memcached-$MEMCACHED_NEW_VERSION"
+    if [[ -f "$dir/t/lib/MemcachedTest.pm" ]]; then
+        log "memcached source: $dir present"
+        return 0
+    fi
+    local apt_dir="$CACHE/apt-$MEMCACHED_NEW_SUITE" tmp
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
+        "$MEMCACHED_NEW_SUITE" >"$apt_dir/sources.list"
+    local apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+        -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+    log "memcached source: apt-get source memcached from $MEMCACHED_NEW_SUITE into $CACHE"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get -qq "${apt_opts[@]}" update </dev/null; then
+        log "memcached source: apt-get update of the $MEMCACHED_NEW_SUITE deb-src entry failed"
+        return 1
+    fi
+    tmp="$(mktemp -d "$CACHE/fetch.XXXXXX")"
+    if ! (cd "$tmp" && DEBIAN_FRONTEND=noninteractive apt-get source -qq --only-source "${apt_opts[@]}" memcached </dev/null >/dev/null); then
+        rm -rf "$tmp"
+        log "memcached source: apt-get source (from $MEMCACHED_NEW_SUITE) failed"
+        return 1
+    fi
+    if [[ ! -d "$tmp/memcached-$MEMCACHED_NEW_VERSION/t" ]]; then
+        log "memcached source: expected memcached-$MEMCACHED_NEW_VERSION from $MEMCACHED_NEW_SUITE, got: $(ls "$tmp")"
+        rm -rf "$tmp"
+        return 1
+    fi
+    rm -rf "$dir"
+    mv "$tmp/memcached-$MEMCACHED_NEW_VERSION" "$dir"
+    rm -rf "$tmp"
+    log "memcached source: $dir ready"
+}
+
 # ---------------------------------------------------------------- venv
 venv_works() {
     # A python whose venv module (with ensurepip) actually works.
@@ -226,5 +273,6 @@ PY
 if [[ "${SKIP_APT:-0}" != 1 ]]; then
     install_apt
     install_memcached_source
+    install_memcached_new_source
 fi
 install_venv

@@ -200,10 +200,18 @@ fn meta_set() {
                     b"ms s4 2 q\r\nhix\r\n",
                     b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
                 ),
-                (b"ms s4 2 s\r\nhi\r\n", b"HD\r\n"),
             ],
         ),
     ]);
+    // `s` returns the stored size since memcached 1.6.20; 1.6.18 ignores
+    // it (`beyond_1_6_18_*` checks more).
+    let server = TestServer::start(&[]);
+    let want: &[u8] = if is_memcached() {
+        b"HD\r\n"
+    } else {
+        b"HD s2\r\n"
+    };
+    server.conn().roundtrip(b"ms s4 2 s\r\nhi\r\n", want);
 }
 
 #[test]
@@ -453,9 +461,10 @@ fn beyond_1_6_18_explicit_cas_and_drop_value() {
 
 /// Later memcached's meta additions: `mg C` fetches the value only if the
 /// CAS differs (1.6.40); `ms N` in append/prepend mode creates the item on
-/// a miss with N's TTL (1.6.20). (`ms s`, which 1.6.20 made return the
-/// stored size, still answers as 1.6.18 does: `meta_set` checks that
-/// against the oracle.)
+/// a miss with N's TTL (1.6.20); `ms s` returns the size of the value
+/// stored, the combined one after an append or prepend, and the request's
+/// otherwise (1.6.20; 1.6.18 ignores the flag, which `meta_set` checks
+/// against the oracle).
 #[test]
 fn beyond_1_6_18_conditional_get_and_autovivify() {
     if is_memcached() {
@@ -482,6 +491,21 @@ fn beyond_1_6_18_conditional_get_and_autovivify() {
                 (b"mg y3 v\r\n", b"VA 3\r\nhi!\r\n"),
                 (b"ms y4 2 MP N100\r\nho\r\n", b"HD\r\n"),
                 (b"mg y4 v\r\n", b"VA 2\r\nho\r\n"),
+            ],
+        ),
+        (
+            "ms s returns the stored size",
+            &[
+                (b"ms y5 2 s\r\nhi\r\n", b"HD s2\r\n"),
+                (b"ms y5 3 MA s\r\nabc\r\n", b"HD s5\r\n"),
+                (b"ms y5 1 MP k s O9\r\n<\r\n", b"HD ky5 s6 O9\r\n"),
+                (b"ms y5 4 E70 c s\r\nfour\r\n", b"HD c70 s4\r\n"),
+                (b"ms y6 2 MA s\r\nhi\r\n", b"NS s2\r\n"),
+                (b"ms y6 3 MA N0 s\r\nnew\r\n", b"HD s3\r\n"),
+                (b"ms y5 1 C1 s\r\nx\r\n", b"EX s1\r\n"),
+                (b"ms y7 1 ME s\r\nx\r\n", b"HD s1\r\n"),
+                (b"ms y7 2 ME s\r\nxy\r\n", b"NS s2\r\n"),
+                (b"ms y5 0 s q\r\n\r\nmn\r\n", b"MN\r\n"),
             ],
         ),
     ]);

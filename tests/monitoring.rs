@@ -251,6 +251,12 @@ fn oracle() -> Option<TestServer> {
     panic!("memcached did not start");
 }
 
+/// Fields of `stats` (group, name) that memcached added after 1.6.18 and
+/// ferrocache prints too, in current memcached's place.
+const LATER_FIELDS: &[(&str, &str)] = &[
+    ("settings", "client_flags_size"), // 1.6.22
+];
+
 #[test]
 fn stats_groups_have_memcached_1_6_18s_fields_in_its_order() {
     if common::is_memcached() {
@@ -264,7 +270,17 @@ fn stats_groups_have_memcached_1_6_18s_fields_in_its_order() {
     warm_up(&mut b);
     for group in ["", "settings", "items", "slabs"] {
         let want = shape(&a.stats(group));
-        let got = shape(&b.stats(group));
+        let mut got = shape(&b.stats(group));
+        // Fields later memcached releases added (docs/protocol-coverage.md):
+        // present, and left out of the comparison with 1.6.18.
+        for later in LATER_FIELDS.iter().filter(|(g, _)| *g == group) {
+            assert!(
+                got.iter().any(|n| n == later.1),
+                "stats {group}: no {}",
+                later.1
+            );
+        }
+        got.retain(|n| !LATER_FIELDS.contains(&(group, n.as_str())));
         let missing: Vec<_> = want.iter().filter(|n| !got.contains(n)).collect();
         let extra: Vec<_> = got.iter().filter(|n| !want.contains(n)).collect();
         assert!(

@@ -293,6 +293,21 @@ fn text_meta_and_binary_over_tls() {
     let sessions: u64 = tls_stat(&mut s, "ssl_new_sessions").parse().unwrap();
     assert!(sessions >= 2, "ssl_new_sessions {sessions}");
     tls_stat(&mut s, "time_since_server_cert_refresh");
+
+    // A record that does not decrypt, after the handshake, counts in
+    // ssl_proto_errors (memcached 1.6.30).
+    assert_eq!(tls_stat(&mut s, "ssl_proto_errors"), "0");
+    let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+    record.extend_from_slice(&[0u8; 0x20]);
+    b.sock.write_all(&record).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tls_stat(&mut s, "ssl_proto_errors") != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ssl_proto_errors stays 0"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! weighted ketama, or pymemcache's rendezvous hashing).
 //!
 //! Exit codes (sysexits): 0 success; 1 a negative answer (miss, not
-//! stored, not found); 64 usage; 65 bad key or value; 66 unreadable stdin;
-//! 69 no server reachable; 76 a server error or unexpected reply; 77 the
+//! stored, not found); 64 usage; 65 bad key or value (or dump file); 66
+//! unreadable stdin or file; 69 no server reachable; 73 output file not
+//! written; 76 a server error or unexpected reply; 77 the
 //! TLS session was refused.
 
 #![forbid(unsafe_code)]
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[path = "cli/dump.rs"]
+mod dump;
 #[path = "cli/top.rs"]
 mod top;
 use ferrocache::client::{Client, Distribution, Error, Options, ServerSpec, TlsConfig};
@@ -25,6 +28,7 @@ const EX_USAGE: u8 = 64;
 const EX_DATAERR: u8 = 65;
 const EX_NOINPUT: u8 = 66;
 const EX_UNAVAILABLE: u8 = 69;
+const EX_CANTCREAT: u8 = 73;
 const EX_PROTOCOL: u8 = 76;
 const EX_NOPERM: u8 = 77;
 
@@ -38,7 +42,8 @@ distribution's). Unix sockets stay plaintext.
 
 Exit codes (sysexits): 0 ok, 1 miss / not stored / not found, 64 usage,
 65 bad key or value, 66 unreadable stdin or TLS file, 69 no server
-reachable, 76 server error or unexpected reply, 77 TLS session refused.";
+reachable, 73 output file not written, 76 server error or unexpected
+reply, 77 TLS session refused.";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -170,6 +175,24 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         keys: usize,
     },
+    /// Every key of each server (one node, or every node of the ring),
+    /// listed by `lru_crawler metadump all`. With --values, every item
+    /// with its value, flags and expiry as `add` records `load` (or any
+    /// memcached, through `nc`) can replay: memcached-tool's dump format.
+    Dump {
+        /// Write `add <key> <flags> <exptime> <bytes>` records with the
+        /// values (exptime: unix time, 0 for none) instead of keys.
+        #[arg(long)]
+        values: bool,
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Replay a `dump --values` file (or memcached-tool's `dump`) into the
+    /// servers, each key to its owner on the ring, with its remaining TTL;
+    /// `add` records keep a value the servers already hold, `set` records
+    /// overwrite it. The whole file is checked before anything is sent.
+    Load { file: PathBuf },
     /// Replay a ferrocache snapshot file (`-e` or `-o snapshot_path`) into
     /// the servers, each key to its owner on the ring, with its remaining
     /// TTL. A key the servers already hold is left alone (`add`), so a newer
@@ -365,6 +388,24 @@ fn run(mut cli: Cli) -> Result<u8, Failure> {
                 .map_err(|e| (EX_UNAVAILABLE, format!("top: {e}")))
         }
         Command::Restore { file, .. } => restore(&c, &file, &mut out),
+        Command::Dump { values, output } => match output {
+            Some(path) => {
+                let f = std::fs::File::create(&path)
+                    .map_err(|e| (EX_CANTCREAT, format!("{}: {e}", path.display())))?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                let code = dump::dump(&c, values, &mut w)?;
+                w.flush()
+                    .map_err(|e| (EX_CANTCREAT, format!("{}: {e}", path.display())))?;
+                Ok(code)
+            }
+            None => {
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+                let code = dump::dump(&c, values, &mut w)?;
+                w.flush().map_err(io)?;
+                Ok(code)
+            }
+        },
+        Command::Load { file } => dump::load(&c, &file, &mut out),
         Command::Ring { keys } => {
             for k in &keys {
                 let spec = c.server_for(k.as_bytes()).map_err(fail)?;
@@ -433,6 +474,28 @@ fn stats_table(all: &[ServerStats]) -> String {
     s
 }
 
+/// The exptime to send for an item that expires at unix time `at` (0:
+/// never): the seconds left when under memcached's 30-day limit for
+/// relative times (so the servers' clocks do not matter), else `at`
+/// itself; None once it has expired.
+fn exptime_to_send(at: i64, now: i64) -> Option<i64> {
+    const MAX_RELATIVE: i64 = 60 * 60 * 24 * 30;
+    match at.saturating_sub(now) {
+        _ if at == 0 => Some(0),
+        left if left <= 0 => None,
+        left if left <= MAX_RELATIVE => Some(left),
+        _ => Some(at),
+    }
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// `restore FILE`: check the whole file, then `add` each item that has not
 /// expired with its remaining TTL.
 fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u8, Failure> {
@@ -446,11 +509,7 @@ fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u
     let bad = |e: ferrocache::persist::LoadError| (EX_DATAERR, format!("{shown}: {e}"));
     let (mut r, size) = open()?;
     read_items(&mut r, size, |_| Ok(()), |_| {}).map_err(bad)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    const MAX_RELATIVE: i64 = 60 * 60 * 24 * 30;
+    let now = unix_now();
     let (mut added, mut kept, mut expired, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut failure = None;
     let (mut r, size) = open()?;
@@ -462,14 +521,9 @@ fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u
             if failure.is_some() {
                 return;
             }
-            let exptime = match it.exptime.saturating_sub(now) {
-                _ if it.exptime == 0 => 0,
-                left if left <= 0 => {
-                    expired += 1;
-                    return;
-                }
-                left if left <= MAX_RELATIVE => left,
-                _ => it.exptime,
+            let Some(exptime) = exptime_to_send(it.exptime, now) else {
+                expired += 1;
+                return;
             };
             match c.add(&it.key, &it.value, it.flags, exptime) {
                 Ok(true) => added += 1,

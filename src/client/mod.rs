@@ -17,6 +17,7 @@
 mod binary;
 mod binary_ops;
 mod discovery;
+mod dump;
 mod pool;
 pub mod ring;
 mod tls;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 pub use crate::protocol::cluster_config::{ClusterConfig, ClusterNode};
+pub use dump::DumpedItem;
 use pool::{Connection, Pool};
 pub use ring::Distribution;
 use ring::{Node, Ring};

@@ -218,6 +218,36 @@ impl Connection {
         }
     }
 
+    /// Read one line of a reply the text parser does not know (a metadump
+    /// line, a meta reply) and hand it to `f`, without its line ending.
+    pub fn line<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
+        loop {
+            let unread = &self.buf[self.start..];
+            if let Some(nl) = unread.iter().position(|&b| b == b'\n') {
+                let line = &unread[..nl];
+                let out = f(line.strip_suffix(b"\r").unwrap_or(line));
+                self.start += nl + 1;
+                return Ok(out);
+            }
+            if unread.len() > text_reply::MAX_REPLY_LINE {
+                return Err(Error::Protocol("reply line too long".into()));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Read a data block of `n` bytes and its `\r\n`.
+    pub fn data(&mut self, n: usize) -> Result<Vec<u8>, Error> {
+        self.need(n + 2)?;
+        let block = &self.buf[self.start..self.start + n + 2];
+        if &block[n..] != b"\r\n" {
+            return Err(Error::Protocol("data block not ended by CRLF".into()));
+        }
+        let data = block[..n].to_vec();
+        self.start += n + 2;
+        Ok(data)
+    }
+
     /// Read one binary-protocol response frame.
     pub fn frame(&mut self) -> Result<Frame, Error> {
         self.need(HEADER_LEN)?;

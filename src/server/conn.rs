@@ -420,12 +420,17 @@ impl Conn {
     }
 }
 
-/// `ssl_new_sessions` and `ssl_handshake_errors`.
+/// `ssl_new_sessions`, `ssl_handshake_errors` and `ssl_proto_errors`.
 fn tls_accounting(t: &mut TlsStream, read: &io::Result<usize>, shared: &Shared) {
     let Some(tls) = &shared.tls else { return };
     if t.take_handshake_done() {
         tls.new_sessions.fetch_add(1, Ordering::Relaxed);
-    } else if t.is_handshaking() {
+    } else if !t.is_handshaking() {
+        // A record rustls refuses (the stream reports it as InvalidData).
+        if matches!(read, Err(e) if e.kind() == io::ErrorKind::InvalidData) {
+            tls.proto_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    } else {
         let failed = match read {
             Ok(0) => true,
             Ok(_) => false,

@@ -362,6 +362,12 @@ impl<'a> Exec<'a> {
     /// A storage command: `cmd_set`, the CAS counters and the failed-set
     /// rule.
     pub fn store(&self, op: &StoreOp) -> Result<StoreOutcome, StoreError> {
+        self.store_sized(op).map(|(outcome, _)| outcome)
+    }
+
+    /// [`Exec::store`], with the length of the value stored (meta's `s`:
+    /// the combined value after an append or prepend).
+    pub fn store_sized(&self, op: &StoreOp) -> Result<(StoreOutcome, usize), StoreError> {
         let s = self.stats;
         self.sample_hot(op.key, HotOp::Write);
         ThreadStats::incr(&s.cmd_set);
@@ -372,13 +378,14 @@ impl<'a> Exec<'a> {
         if self.shared.watchers.wants(watch::FETCHERS) {
             self.log_fetch(op.key);
         }
-        let result = match op.value {
+        let sized = match op.value {
             Some(value) => self
                 .shared
                 .cache
-                .store_with(op.mode, op.key, op.flags, op.exptime, value, &op.opts),
+                .store_sized(op.mode, op.key, op.flags, op.exptime, value, &op.opts),
             None => Err(StoreError::TooLarge),
         };
+        let result = sized.map(|(outcome, _)| outcome);
         if self.shared.watchers.wants(watch::MUTATIONS) {
             self.log_store(op, &result);
         }
@@ -402,7 +409,7 @@ impl<'a> Exec<'a> {
                 });
             }
         }
-        result
+        sized
     }
 
     /// `slabs reassign <src> <dst>`, with memcached's checks and replies in

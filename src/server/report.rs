@@ -324,6 +324,8 @@ fn general(shared: &Shared) -> Snapshot {
             "ssl_handshake_errors",
             tls.handshake_errors.load(Ordering::Relaxed),
         );
+        // memcached 1.6.30.
+        w.stat("ssl_proto_errors", tls.proto_errors.load(Ordering::Relaxed));
         w.stat(
             "time_since_server_cert_refresh",
             clock
@@ -543,6 +545,9 @@ fn settings(shared: &Shared) -> Snapshot {
         Some(p) => w.stat("memory_file", p.display().to_string()),
         None => w.stat("memory_file", "(null)"),
     }
+    // memcached 1.6.22: bytes of client flags (32-bit, as memcached's
+    // default build).
+    w.stat("client_flags_size", 4);
     w
 }
 

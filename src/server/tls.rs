@@ -36,6 +36,9 @@ pub struct Tls {
     /// Clock time (seconds since start) of the last successful load.
     pub refreshed_at: AtomicU32,
     pub handshake_errors: AtomicU64,
+    /// Fatal TLS errors after the handshake (memcached 1.6.30's
+    /// `ssl_proto_errors`).
+    pub proto_errors: AtomicU64,
     pub new_sessions: AtomicU64,
 }
 
@@ -178,6 +181,7 @@ impl Tls {
             mtimes: Mutex::new(mtimes),
             refreshed_at: AtomicU32::new(now),
             handshake_errors: AtomicU64::new(0),
+            proto_errors: AtomicU64::new(0),
             new_sessions: AtomicU64::new(0),
         }))
     }

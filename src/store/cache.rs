@@ -367,25 +367,28 @@ impl Cache {
     }
 
     /// Append or prepend: copy the old value out, then store the
-    /// combination only if nobody changed the item meanwhile.
+    /// combination only if nobody changed the item meanwhile. With the
+    /// outcome, the length of the value stored (of `data` alone when
+    /// nothing was), for meta's `s` flag.
     pub(super) fn concat(
         &self,
         key: &[u8],
         data: &[u8],
         append: bool,
         opts: &StoreOptions,
-    ) -> Result<StoreOutcome, StoreError> {
+    ) -> Result<(StoreOutcome, usize), StoreError> {
         let mut buf = Vec::new();
+        let alone = |outcome| Ok((outcome, data.len()));
         for _ in 0..16 {
             buf.clear();
             let Some((flags, exp, cas, bits)) = self.copy_value(key, &mut buf) else {
-                return Ok(StoreOutcome::NotStored);
+                return alone(StoreOutcome::NotStored);
             };
             if opts.compare_cas.is_some_and(|c| c != 0 && c != cas) {
-                return Ok(StoreOutcome::Exists);
+                return alone(StoreOutcome::Exists);
             }
             if HDR + key.len() + buf.len() + data.len() > self.config.max_item_size {
-                return Ok(StoreOutcome::NotStored);
+                return alone(StoreOutcome::NotStored);
             }
             let pieces: [&[u8]; 2] = if append { [&buf, data] } else { [data, &buf] };
             let extra = PutExtra {
@@ -395,12 +398,15 @@ impl Cache {
             };
             match self.put(StoreMode::Cas(cas), key, flags, exp, pieces, extra) {
                 Ok(StoreOutcome::Exists) => continue,
-                Ok(StoreOutcome::NotFound) => return Ok(StoreOutcome::NotStored),
-                Err(StoreError::TooLarge) => return Ok(StoreOutcome::NotStored),
-                other => return other,
+                Ok(StoreOutcome::NotFound) => return alone(StoreOutcome::NotStored),
+                Err(StoreError::TooLarge) => return alone(StoreOutcome::NotStored),
+                Ok(stored @ StoreOutcome::Stored(_)) => {
+                    return Ok((stored, buf.len() + data.len()))
+                }
+                other => return other.map(|o| (o, data.len())),
             }
         }
-        Ok(StoreOutcome::NotStored)
+        alone(StoreOutcome::NotStored)
     }
 
     /// `incr` / `decr`: decimal arithmetic on the value, wrapping at 2^64

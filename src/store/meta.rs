@@ -30,6 +30,22 @@ impl Cache {
         value: &[u8],
         opts: &StoreOptions,
     ) -> Result<StoreOutcome, StoreError> {
+        self.store_sized(mode, key, flags, exptime, value, opts)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`Cache::store_with`], with the length of the value stored: after
+    /// an append or prepend, the combined value's; else (and when nothing
+    /// was stored) `value`'s, as memcached's `ms ... s` reports it.
+    pub fn store_sized(
+        &self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+        opts: &StoreOptions,
+    ) -> Result<(StoreOutcome, usize), StoreError> {
         let bits = if opts.binary_key { BINARY_KEY } else { 0 };
         let extra = PutExtra {
             new_cas: opts.new_cas,
@@ -47,6 +63,7 @@ impl Cache {
             _ => {
                 let exp = self.clock.expiry(exptime);
                 self.put(mode, key, flags, exp, [value, &[]], extra)
+                    .map(|outcome| (outcome, value.len()))
             }
         }
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run memcached 1.6.18's own test suite (the Perl files in its t/) against
+# Run memcached 1.6.18's (or another version's) own test suite (the Perl files in its t/) against
 # ferrocache, with memcached's harness (t/lib/MemcachedTest.pm) unchanged.
 #
 #   tests/memcached-t/run.sh [FILE.t ...]     default: every t/*.t
@@ -27,8 +27,14 @@
 #
 # Environment knobs:
 #   FERROCACHE_BIN     server under test (default target/release/ferrocache)
+#   MEMCACHED_T_VERSION  memcached version whose suite runs (default 1.6.18;
+#                      .ci/install-test-deps.sh also fetches 1.6.38, Debian
+#                      13's, whose tables are in 1.6.38/ here and whose logs
+#                      go to target/memcached-t/1.6.38/logs/)
 #   MEMCACHED_SRC      memcached source tree (default: where
-#                      .ci/install-test-deps.sh unpacks it)
+#                      .ci/install-test-deps.sh unpacks that version)
+#   MEMCACHED_T_TABLES directory of the three tables (default: this one for
+#                      1.6.18, the version's subdirectory for another)
 #   MEMCACHED_T_JOBS   files run at once (default 4: they mostly wait on
 #                      sleeps and sockets, not on the CPU)
 #   MEMCACHED_T_LIMIT  seconds per file (default 60; the slowest passing
@@ -38,11 +44,19 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 CACHE="${FERROCACHE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferrocache}"
-SRC="${MEMCACHED_SRC:-$CACHE/memcached-1.6.18}"
+VERSION="${MEMCACHED_T_VERSION:-1.6.18}"
+SRC="${MEMCACHED_SRC:-$CACHE/memcached-$VERSION}"
 BIN="$(realpath "${FERROCACHE_BIN:-$REPO_ROOT/target/release/ferrocache}")"
 JOBS="${MEMCACHED_T_JOBS:-4}"
 LIMIT="${MEMCACHED_T_LIMIT:-60}"
 OUT="$REPO_ROOT/target/memcached-t"
+TABLES="$HERE"
+# Another version runs beside 1.6.18, with its own tables and logs.
+if [[ "$VERSION" != 1.6.18 ]]; then
+    OUT="$OUT/$VERSION"
+    TABLES="$HERE/$VERSION"
+fi
+TABLES="${MEMCACHED_T_TABLES:-$TABLES}"
 BUILD="$OUT/build"
 LOGS="$OUT/logs"
 
@@ -68,10 +82,10 @@ chmod +x "$BUILD/timedrun"
 # ------------------------------------------------------------ the tables
 # "FILE.t  reason" lines; # comments and blank lines ignored.
 table() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1" | awk '{print $1}'; }
-mapfile -t NA < <(table "$HERE/not-applicable.txt")
-mapfile -t KNOWN < <(table "$HERE/known-failures.txt")
+mapfile -t NA < <(table "$TABLES/not-applicable.txt")
+mapfile -t KNOWN < <(table "$TABLES/known-failures.txt")
 # "FILE.t N" of every named difference.
-mapfile -t DIFFS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/differences.txt" | awk '{print $1 " " $2}')
+mapfile -t DIFFS < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$TABLES/differences.txt" | awk '{print $1 " " $2}')
 in_list() { local x="$1"; shift; local y; for y in "$@"; do [[ "$x" == "$y" ]] && return 0; done; return 1; }
 
 if (($# > 0)); then
@@ -183,4 +197,4 @@ if ((${#unexpected[@]} > 0)); then
     log "failed and not in known-failures.txt: ${unexpected[*]}"
     exit 1
 fi
-((failed == 0)) || log "all $failed failures are listed in tests/memcached-t/known-failures.txt"
+((failed == 0)) || log "all $failed failures are listed in $TABLES/known-failures.txt"

@@ -171,8 +171,9 @@ fn echo(out: &mut Vec<u8>, req: &Request, which: &[u8]) {
     }
 }
 
-/// The reply code and the echoed `O`, `k`, `c` flags of an `ms` or `md`.
-fn status_line(out: &mut Vec<u8>, req: &Request, code: &[u8], cas: u64) {
+/// The reply code and the echoed `O`, `k`, `c` flags of an `ms` or `md`,
+/// and an `ms`'s `s`: the stored value's length (memcached 1.6.20).
+fn status_line(out: &mut Vec<u8>, req: &Request, code: &[u8], cas: u64, size: usize) {
     out.extend_from_slice(code);
     for token in req.flags.iter() {
         match token[0] {
@@ -182,6 +183,7 @@ fn status_line(out: &mut Vec<u8>, req: &Request, code: &[u8], cas: u64) {
             }
             b'k' => key_flag(out, req.key.bytes(), req.key.is_binary()),
             b'c' if req.command == Command::Set => flag_num(out, b'c', cas),
+            b's' if req.command == Command::Set => flag_num(out, b's', size as u64),
             _ => {}
         }
     }
@@ -215,28 +217,28 @@ fn set(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
         },
         unlink_on_failure: true,
     };
-    let mut result = ex.store(&op);
-    if let (Ok(StoreOutcome::NotStored), Some(ttl), StoreMode::Append | StoreMode::Prepend) =
+    let mut result = ex.store_sized(&op);
+    if let (Ok((StoreOutcome::NotStored, _)), Some(ttl), StoreMode::Append | StoreMode::Prepend) =
         (&result, f.vivify, mode)
     {
         // `N` in append or prepend mode (memcached 1.6.20): a miss creates
         // the item from the data, with N's TTL.
-        result = ex.store(&StoreOp {
+        result = ex.store_sized(&StoreOp {
             mode: StoreMode::Add,
             exptime: ttl,
             ..op
         });
     }
-    let (code, cas): (&[u8], u64) = match result {
-        Ok(StoreOutcome::Stored(_)) if f.has(b'q') => return,
-        Ok(StoreOutcome::Stored(cas)) => (b"HD", cas),
-        Ok(StoreOutcome::NotStored) => (b"NS", 0),
-        Ok(StoreOutcome::Exists) => (b"EX", 0),
-        Ok(StoreOutcome::NotFound) => (b"NF", 0),
+    let (code, cas, size): (&[u8], u64, usize) = match result {
+        Ok((StoreOutcome::Stored(_), _)) if f.has(b'q') => return,
+        Ok((StoreOutcome::Stored(cas), size)) => (b"HD", cas, size),
+        Ok((StoreOutcome::NotStored, size)) => (b"NS", 0, size),
+        Ok((StoreOutcome::Exists, size)) => (b"EX", 0, size),
+        Ok((StoreOutcome::NotFound, size)) => (b"NF", 0, size),
         // Errors ignore `q`.
         Err(e) => return out.extend_from_slice(lines::store_error(e)),
     };
-    status_line(out, req, code, cas);
+    status_line(out, req, code, cas, size);
 }
 
 fn delete(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
@@ -254,7 +256,7 @@ fn delete(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
         DeleteOutcome::NotFound => b"NF",
         DeleteOutcome::Exists => b"EX",
     };
-    status_line(out, req, code, 0);
+    status_line(out, req, code, 0, 0);
 }
 
 fn arithmetic(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
@@ -275,8 +277,8 @@ fn arithmetic(req: &Request, ex: &Exec, out: &mut Vec<u8>) {
         Ok(DeltaOutcome::Applied(_)) if f.has(b'q') => return,
         Ok(DeltaOutcome::Applied(done)) => (done, false),
         Ok(DeltaOutcome::Created(done)) => (done, true),
-        Ok(DeltaOutcome::Exists) => return status_line(out, req, b"EX", 0),
-        Err(DeltaError::NotFound) => return status_line(out, req, b"NF", 0),
+        Ok(DeltaOutcome::Exists) => return status_line(out, req, b"EX", 0, 0),
+        Err(DeltaError::NotFound) => return status_line(out, req, b"NF", 0, 0),
         Err(e) => return out.extend_from_slice(lines::delta_error(e)),
     };
     let mut n = itoa::Buffer::new();
