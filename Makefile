@@ -15,7 +15,8 @@
 #                          (checks the tests themselves; needs no Rust build)
 #   make memcached-t       memcached 1.6.18's own t/*.t suite against the ferrocache binary
 #                          (tests/memcached-t/run.sh; MEMCACHED_T_ARGS names files),
-#                          then lru-crawler.t, watcher.t and metaget.t of memcached 1.6.38 (Debian 13's)
+#                          then lru-crawler.t, watcher.t, metaget.t, binary.t, stats.t,
+#                          item_size_max.t and chunked-items.t of memcached 1.6.38 (Debian 13's)
 #   make memccapable       memccapable (ascii and binary) against the ferrocache binary
 #   make test-clients      the Python client suite against the ferrocache binary
 #
@@ -70,9 +71,11 @@ cargo-test:
 
 # memcached's own test suite, with its harness; see tests/memcached-t/run.sh.
 # Then the two files of memcached 1.6.38 (Debian 13) that issue #16 names,
-# and its metaget.t (the meta flags added since 1.6.18, `ms ... s` among
-# them), with their own tables in tests/memcached-t/1.6.38/.
-MEMCACHED_T_1638 ?= lru-crawler.t watcher.t metaget.t
+# its metaget.t (the meta flags added since 1.6.18, `ms ... s` among
+# them), and the files whose flags changed meaning since 1.6.18
+# (`slab_chunk_max` in kilobytes: binary.t, stats.t, item_size_max.t,
+# chunked-items.t), with their own tables in tests/memcached-t/1.6.38/.
+MEMCACHED_T_1638 ?= lru-crawler.t watcher.t metaget.t binary.t stats.t item_size_max.t chunked-items.t
 memcached-t: build deps
 	tests/memcached-t/run.sh $(MEMCACHED_T_ARGS)
 	MEMCACHED_T_VERSION=1.6.38 tests/memcached-t/run.sh $(MEMCACHED_T_1638)

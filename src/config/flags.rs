@@ -12,9 +12,10 @@ const AFTER_HELP: &str = "\
 Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   idle_timeout=SECS        close idle connections (default: 0, never)
   hashpower=N              initial hash table size power, 12-32
-  slab_chunk_max=BYTES     largest slab chunk (default: 524288); checked
-                           against -I and reported (the log store has no
-                           slab chunks)
+  slab_chunk_max=BYTES     largest slab chunk (default: 524288); a number
+                           below 1024 is kilobytes, as newer memcached
+                           reads it; checked against -I and reported (the
+                           log store has no slab chunks)
   read_buf_mem_limit=MB    limit for connection buffers (default: 0, none)
   maxconns_fast / no_maxconns_fast, track_sizes
   ssl_chain_cert, ssl_key, ssl_keyformat, ssl_verify_mode, ssl_ciphers,

@@ -92,7 +92,7 @@ pub const SUBOPTIONS: &[SubOption] = &[
     sub(
         "slab_chunk_max",
         SubKind::Str,
-        Used("largest slab chunk, bytes (default 524288); bounds -I"),
+        Used("largest slab chunk, bytes, or kilobytes below 1024 (default 524288); bounds -I"),
     ),
     sub("slab_sizes", SubKind::OptStr, Ignored(SLABS)),
     sub(
@@ -383,9 +383,18 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
                 }
                 "slab_chunk_max" => {
                     let v = need(value)?;
-                    let n = parse_size(&v, 1, false).map_err(bad)?;
+                    let mut n = parse_size(&v, 1, false).map_err(bad)?;
                     if n == 0 {
                         return Err(bad("must be greater than 0".to_string()));
+                    }
+                    // memcached 1.6.18 reads bytes; later memcached (1.6.38
+                    // checked) reads kilobytes, at most 1024. A bare number
+                    // below 1024 is therefore kilobytes (1.6.18 has no use
+                    // for a chunk that small); 1024 and more are bytes, so
+                    // 1.6.18's `-I 1024 -o slab_chunk_max=1024` keeps its
+                    // meaning (1.6.38 would read 1024 as 1 MiB).
+                    if n < 1024 && v.bytes().all(|b| b.is_ascii_digit()) {
+                        n *= 1024;
                     }
                     ext.slab_chunk_max = Some(
                         usize::try_from(n)

@@ -155,6 +155,14 @@ fn table_of_good_invocations() {
         (&["-I", "4m", "-o", "slab_chunk_max=1m"], |c| {
             c.slab_chunk_max() == 1 << 20
         }),
+        // memcached 1.6.38's t/ (binary.t, stats.t, chunked-items.t) give
+        // kilobytes, which 1.6.18 would have read as bytes.
+        (&["-o", "slab_chunk_max=16"], |c| {
+            c.slab_chunk_max() == 16 << 10
+        }),
+        (&["-I", "1024", "-o", "slab_chunk_max=1"], |c| {
+            c.slab_chunk_max() == 1024
+        }),
         (&["-f", "1.05"], |c| c.slab_growth_factor == 1.05),
         (&["-n", "96"], |c| c.slab_min_size == 96),
         (&["-a", "0755"], |c| c.unix_mask == 0o755),
@@ -284,8 +292,8 @@ fn table_of_errors() {
         ),
         (&["-I", "1024m"], "1/2 of memory max"),
         (
-            &["-o", "slab_chunk_max=3"],
-            "must be evenly divisible by slab_chunk_max (bytes: 3)",
+            &["-o", "slab_chunk_max=3000"],
+            "must be evenly divisible by slab_chunk_max (bytes: 3000)",
         ),
         (
             &["-o", "slab_chunk_max=2097152"],
