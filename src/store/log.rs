@@ -405,6 +405,16 @@ impl Log {
             .expect("a segment in use has memory")
     }
 
+    /// Bits of a handle that hold the word offset.
+    pub fn off_bits(&self) -> u32 {
+        self.off_bits
+    }
+
+    /// Segments the log can ever have (memory or not).
+    pub fn segment_count(&self) -> usize {
+        self.segs.len()
+    }
+
     #[inline]
     pub fn split(&self, h: Handle) -> (u32, usize) {
         (

@@ -500,7 +500,7 @@ impl Stripe {
     /// Move every handle into `table`, an empty index allocated outside the
     /// lock, and park the old one in the trash. Costs one key hash per item,
     /// once per doubling, and allocates nothing.
-    fn give_index(&mut self, log: &Log, mut table: Index) {
+    pub(super) fn give_index(&mut self, log: &Log, mut table: Index) {
         let full = table.capacity();
         if full <= self.index.len() + self.index.len() / 8 {
             self.trash.push(table);
@@ -531,6 +531,11 @@ impl Stripe {
         }
     }
 
+    /// Items the index holds before it asks to grow (3/4 of `index_full`).
+    pub(super) fn index_room(&self) -> usize {
+        self.index_full / 4 * 3
+    }
+
     /// Items the index can hold before it asks to grow (for tests).
     #[cfg(test)]
     pub fn index_full(&self) -> usize {
@@ -538,6 +543,11 @@ impl Stripe {
     }
 
     // ---- whole-stripe operations ---------------------------------------
+
+    /// Every linked record, in index order.
+    pub fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.index.iter().copied()
+    }
 
     /// Every linked record and its key hash (for a walk's snapshot).
     pub fn for_each_linked(&self, log: &Log, mut f: impl FnMut(Handle, u64)) {
