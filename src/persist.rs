@@ -546,6 +546,8 @@ fn load_from(
     let (epoch, now_unix, now) = (clock.epoch_unix(), clock.unix_now(), clock.now());
     let mut report = Report::default();
     let mut max_cas = 0u64;
+    // Dropped (linking what it holds) before `load` may clear the cache.
+    let mut loader = cache.loader();
     let summary = read_items(r, size, accept, |it| {
         max_cas = max_cas.max(it.cas);
         if it.exptime != 0 && it.exptime <= now_unix {
@@ -568,11 +570,12 @@ fn load_from(
             time: it.last_access.saturating_sub(epoch).clamp(0, now as i64) as u32,
             bits: it.bits,
         };
-        match cache.load_item(&item) {
+        match loader.add(&item) {
             Ok(()) => report.items += 1,
             Err(StoreError::TooLarge | StoreError::OutOfMemory) => report.skipped += 1,
         }
     })?;
+    drop(loader);
     cache.raise_cas_floor(max_cas);
     report.bytes = summary.bytes;
     Ok(Loaded {

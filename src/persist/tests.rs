@@ -276,3 +276,37 @@ fn hostile_fields_behind_good_checksums_do_not_panic() {
     // New CAS uniques still come (the floor saturates, never panics).
     c.store(StoreMode::Set, b"after", 0, 0, b"x").unwrap();
 }
+
+/// A file written while serving may hold a key twice (an item the cleaner
+/// moved, or one replaced during the walk): the later copy wins, within a
+/// section and across sections, and the key counts once. Loads link in
+/// batches, stripe by stripe (`store::Loader`), so this checks their order.
+#[test]
+fn a_key_twice_in_a_file_loads_its_later_value_once() {
+    let c = cache(64 << 20);
+    let epoch = c.clock().epoch_unix();
+    let copy = |key: &[u8], value: &[u8]| ItemCopy {
+        key: key.to_vec(),
+        value: value.to_vec(),
+        ..ItemCopy::default()
+    };
+    let mut first = Vec::new();
+    encode(&mut first, &copy(b"twice", b"old"), epoch);
+    encode(&mut first, &copy(b"other", b"x"), epoch);
+    encode(&mut first, &copy(b"twice", b"newer"), epoch);
+    let mut second = Vec::new();
+    encode(&mut second, &copy(b"twice", b"newest"), epoch);
+    let mut file = header(State::Exact, 0, 16).to_vec();
+    write_section(&mut file, TAG_ITEMS, 3, &first).unwrap();
+    write_section(&mut file, TAG_ITEMS, 1, &second).unwrap();
+    let mut end = [0u8; 16];
+    end[..8].copy_from_slice(&4u64.to_le_bytes());
+    end[8..].copy_from_slice(&2u64.to_le_bytes());
+    write_section(&mut file, TAG_END, 0, &end).unwrap();
+    let path = tmp("twice");
+    std::fs::write(&path, &file).unwrap();
+    load(&c, &path, LoadOptions::default()).unwrap();
+    assert_eq!(item(&c, b"twice").unwrap().0, b"newest");
+    assert_eq!(item(&c, b"other").unwrap().0, b"x");
+    assert_eq!(c.stats().items.curr_items, 2);
+}
