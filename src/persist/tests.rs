@@ -215,6 +215,8 @@ fn snapshot_throughput() {
         .unwrap();
     }
     let w = write(&c, &path, 16, State::Exact).unwrap();
+    let online = write(&c, &tmp("throughput.online"), 16, State::Online).unwrap();
+    let _ = std::fs::remove_file(tmp("throughput.online"));
     drop(c);
     let after = cache(memory);
     let l = load(&after, &path, LoadOptions::default()).unwrap();
@@ -229,6 +231,11 @@ fn snapshot_throughput() {
         rate(l.report.bytes, l.report.micros),
         rate((items * 100) as u64, w.micros),
         rate((items * 100) as u64, l.report.micros),
+    );
+    eprintln!(
+        "online write (no load running) {:.0} ms ({:.0} MiB/s)",
+        online.micros as f64 / 1e3,
+        rate(online.bytes, online.micros)
     );
     assert_eq!(l.report.items, items as u64);
     let _ = std::fs::remove_file(&path);
