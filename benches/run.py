@@ -1636,6 +1636,7 @@ def main():
     results["elapsed_min"] = (time.monotonic() - start) / 60
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    elapsed_min = results["elapsed_min"]
     if a.merge and (out / "benchmarks.json").exists():
         old = json.loads((out / "benchmarks.json").read_text())
         for g, row in old.get("store", {}).get("results", {}).items():
@@ -1648,7 +1649,7 @@ def main():
     (out / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
     chart(results, out / "benchmarks.png")
     (out / "benchmarks.md").write_text(page(results))
-    log(f"wrote {out / 'benchmarks.md'} in {results['elapsed_min']:.1f} min")
+    log(f"wrote {out / 'benchmarks.md'} in {elapsed_min:.1f} min")
     for row in targets(results):
         log("  target %s: %s = %s (goal %s): %s" % row)
 
