@@ -2,8 +2,11 @@
 //! graceful stop and loaded before the ports open.
 //!
 //! The store only walks its items and takes them back
-//! ([`Cache::for_each_item`], [`Cache::load_item`]); the format and the I/O
-//! are here.
+//! ([`Cache::for_each_item`], [`Cache::loader`]); the format and the I/O
+//! are here. Both sides avoid a cache miss per item, which is what bounds
+//! them: the walk reads the indexes in order rather than probing them, and
+//! a load sizes the indexes from the end section's count before it starts
+//! and links its records one stripe at a time.
 //!
 //! ## Format (little-endian)
 //! ```text
