@@ -482,7 +482,7 @@ pub fn read_items(
                 if len != 16 {
                     return Err(LoadError::Malformed("end section of the wrong size".into()));
                 }
-                let (items, secs) = (le64(&payload), le64(&payload[8..]));
+                let (items, secs) = (le64(payload), le64(&payload[8..]));
                 if items != summary.items || secs != sections {
                     return Err(LoadError::Malformed(format!(
                         "the end section counts {items} items in {secs} sections, \

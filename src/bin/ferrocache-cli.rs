@@ -471,7 +471,7 @@ fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u
                 left if left <= MAX_RELATIVE => left,
                 _ => it.exptime,
             };
-            match c.add(&it.key, &it.value, it.flags, exptime) {
+            match c.add(it.key, it.value, it.flags, exptime) {
                 Ok(true) => added += 1,
                 Ok(false) => kept += 1,
                 // A key the text protocol cannot carry (a meta base64 key).
