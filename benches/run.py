@@ -797,6 +797,205 @@ def size_shift_workload(args):
             "runs": runs, "summary": summary}
 
 
+SNAPSHOT_ITEMS = (1 << 30) // 100  # 1 GiB of 100-byte values
+SNAPSHOT_MEM = 2048
+
+
+def snapshot_workload(args):
+    """Issue #17: write and load times of a snapshot of 1 GiB of 100-byte
+    values, and a generator's p99 with and without an online snapshot
+    running. ferrocache only: memcached has no equivalent (its `-e` keeps
+    the item memory itself in a file on tmpfs)."""
+    name = "snapshot"
+    items = args.snapshot_items
+    title = (f"ferrocache only: {items:,} items, 20-byte keys, 100-byte values "
+             f"({items * 100 / 2**30:.2f} GiB of values), -m {SNAPSHOT_MEM}")
+    log(f"{name}: {title}")
+    fill_args = ["--ratio", "1:0", "--keys", str(items), "--key-size", "20",
+                 "--value-size", "100", "-c", "50", "-p", "16", "--prefill", "-d", "0.2"]
+    load_args = ["-c", "50", "-p", "1", "--ratio", "1:10", "--keys", str(items),
+                 "--key-size", "20", "--value-size", "100", "--warmup", "1",
+                 "-d", str(args.duration)]
+    saved_re = re.compile(r"warm restart: saved (\d+) items \((\d+) bytes\) to .* in (\d+) ms")
+    runs = []
+    cmds = {}
+    for rnd in range(args.rounds):
+        d = Path(tempfile.mkdtemp(prefix="ferrocache-bench-snapshot-"))
+        d.chmod(0o777)  # the server runs as -u nobody
+        snap, online, errlog = d / "cache.snap", d / "online.snap", d / "server.log"
+        base_flags = server_flags(args.threads, SNAPSHOT_MEM) + ["-e", str(snap)]
+        srv = Server("ferrocache", FERRO, base_flags + ["-o", f"snapshot_path={online}"])
+        row = {}
+        try:
+            with open(errlog, "wb") as err:
+                srv.port = free_port()
+                srv.proc = subprocess.Popen(srv.command(srv.port), stdout=subprocess.DEVNULL,
+                                            stderr=err)
+                if not wait_port(srv.port, srv.proc):
+                    raise RuntimeError("ferrocache did not start")
+                cmds["ferrocache"] = " ".join(srv.command("PORT"))
+                t0 = time.monotonic()
+                res, e = run_gen(srv.port, fill_args, 900)
+                if res is None:
+                    raise RuntimeError(f"fill failed: {e}")
+                st = stats(srv.port)
+                row["items"] = int(st["curr_items"])
+                row["fill_s"] = time.monotonic() - t0
+                log(f"  round {rnd + 1}: {row['items']:,} items in {row['fill_s']:.0f} s")
+                if QUIET_WAIT:
+                    wait_for_quiet(QUIET_WAIT)
+                res, e = run_gen(srv.port, load_args, 120)
+                if res is None:
+                    raise RuntimeError(f"generator failed: {e}")
+                row["p99_without_us"] = res["latency_us"]["p99"]
+                row["ops_without"] = res["ops_per_sec"]
+                # The same generator run while online snapshots follow one
+                # another, so that every second of its window has one.
+                if QUIET_WAIT:
+                    wait_for_quiet(QUIET_WAIT)
+                gen = subprocess.Popen(gen_cmd(srv.port, load_args), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+                online_runs = []
+                while gen.poll() is None or len(online_runs) == 0:
+                    before = stats(srv.port)
+                    key = lambda st: (st["snapshot_save_time"], st["snapshot_save_us"])
+                    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as c:
+                        c.sendall(b"snapshot\r\n")
+                        c.recv(100)
+                    deadline = time.monotonic() + 600
+                    while time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        after = stats(srv.port)
+                        if key(after) != key(before):
+                            break
+                    if after["snapshot_save_result"] != "ok":
+                        raise RuntimeError(f"online snapshot: {after['snapshot_save_result']}")
+                    online_runs.append({"us": int(after["snapshot_save_us"]),
+                                        "bytes": int(after["snapshot_save_bytes"]),
+                                        "items": int(after["snapshot_save_items"])})
+                out, gerr = gen.communicate(timeout=120)
+                if gen.returncode != 0:
+                    raise RuntimeError(f"generator failed: {gerr.strip()[-200:]}")
+                res = json.loads(out.strip().splitlines()[-1])
+                row["p99_with_us"] = res["latency_us"]["p99"]
+                row["ops_with"] = res["ops_per_sec"]
+                row["online"] = online_runs
+                first = online_runs[0]
+                row["online_s"] = first["us"] / 1e6
+                row["online_file_mb_s"] = first["bytes"] / first["us"]
+                row["online_value_mb_s"] = first["items"] * 100 / first["us"]
+                # Write: the save of a graceful stop (SIGUSR1), as a warm
+                # restart does; its time comes from the server's log line.
+                srv.proc.send_signal(signal.SIGUSR1)
+                srv.proc.wait(timeout=600)
+                srv.proc = None
+            m = saved_re.search(errlog.read_text(errors="replace"))
+            if not m:
+                raise RuntimeError("no 'warm restart: saved' line in the server's log")
+            n, nbytes, ms = int(m.group(1)), int(m.group(2)), max(int(m.group(3)), 1)
+            row.update({"write_items": n, "write_bytes": nbytes, "write_s": ms / 1e3,
+                        "write_file_mb_s": nbytes / ms / 1e3,
+                        "write_value_mb_s": n * 100 / ms / 1e3})
+            # Load: a restart with the same -e file, before the port opens.
+            if QUIET_WAIT:
+                wait_for_quiet(QUIET_WAIT)
+            srv2 = Server("ferrocache", FERRO, base_flags)
+            srv2.port = free_port()
+            srv2.proc = subprocess.Popen(srv2.command(srv2.port), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            try:
+                if not wait_port(srv2.port, srv2.proc, timeout=600):
+                    raise RuntimeError("ferrocache did not restart")
+                st = stats(srv2.port)
+            finally:
+                srv2.stop()
+            if st["snapshot_load_result"] != "ok":
+                raise RuntimeError(f"load: {st['snapshot_load_result']}")
+            us = max(int(st["snapshot_load_us"]), 1)
+            row.update({"load_items": int(st["snapshot_load_items"]),
+                        "load_bytes": int(st["snapshot_load_bytes"]), "load_s": us / 1e6,
+                        "load_file_mb_s": int(st["snapshot_load_bytes"]) / us,
+                        "load_value_mb_s": int(st["snapshot_load_items"]) * 100 / us})
+            row["p99_ratio"] = row["p99_with_us"] / row["p99_without_us"]
+            runs.append(row)
+            log(f"  round {rnd + 1}: write {row['write_s']:.2f} s "
+                f"({row['write_value_mb_s']:.0f} MB/s of values, {row['write_file_mb_s']:.0f} of file), "
+                f"load {row['load_s']:.2f} s ({row['load_value_mb_s']:.0f} / "
+                f"{row['load_file_mb_s']:.0f}), online {row['online_s']:.2f} s; "
+                f"p99 {row['p99_without_us']:.0f} -> {row['p99_with_us']:.0f} us "
+                f"({row['p99_ratio']:.2f}x, {len(row['online'])} snapshots)")
+        except (RuntimeError, subprocess.TimeoutExpired, OSError, KeyError) as e:
+            log(f"  round {rnd + 1}: failed: {e}")
+        finally:
+            srv.stop()
+            shutil.rmtree(d, ignore_errors=True)
+    keys = ["items", "write_s", "write_value_mb_s", "write_file_mb_s", "load_s",
+            "load_value_mb_s", "load_file_mb_s", "online_s", "online_value_mb_s",
+            "online_file_mb_s", "p99_without_us", "p99_with_us", "p99_ratio",
+            "ops_without", "ops_with", "write_bytes"]
+    summary = {"ferrocache": ({k: med(runs, k) for k in keys} | {"rounds": len(runs)})
+               if runs else None}
+    return {"name": name, "title": title, "kind": "snapshot", "server_cmd": cmds,
+            "pre_cmds": [" ".join(gen_cmd("PORT", fill_args)) + "   # fill",
+                         "kill -USR1 PID   # write: graceful stop, saves -e",
+                         "ferrocache ... -e SNAPFILE   # load, before the port opens"],
+            "gen_cmd": " ".join(gen_cmd("PORT", load_args))
+            + "   # p99 without, then with `snapshot` repeated",
+            "runs": runs, "summary": summary}
+
+
+def snapshot_page(results):
+    w = next((w for w in results["workloads"] if w["kind"] == "snapshot"), None)
+    if not w:
+        return []
+    s = w["summary"].get("ferrocache")
+    L = ["## Snapshots (issue #17)\n", w["title"] + ".\n"]
+    if w.get("run"):
+        L.append(f"Run {w['run']['date']} (`{w['run']['cmd']}`), load average at start "
+                 f"{w['run']['loadavg']}; medians of {s['rounds'] if s else 0} rounds.\n")
+    if not s:
+        L.append("No round completed.\n")
+        return L
+    L.append("- **write**: the save of a graceful stop (`SIGUSR1` with `-e FILE`): the whole "
+             "cache to `FILE.tmp`, fsync, rename, fsync of the directory; time from the "
+             "server's `warm restart: saved` log line.")
+    L.append("- **load**: a restart with the same `-e FILE`, before the port opens "
+             "(`snapshot_load_us` of `stats`).")
+    L.append("- **online**: one `snapshot` command while the generator runs (`snapshot_save_us`).")
+    L.append("- MB/s of values: items × 100 bytes / time (1 GiB of values = 1,073.7 MB); "
+             "MB/s of file: the file's bytes (each item also carries its key and a 36-byte "
+             "header) / time. MB = 10^6 bytes.")
+    L.append("- p99: the generator below (50 connections, pipeline 1, 1:10 set:get over the "
+             "filled keys), once alone and once while online snapshots run back to back; the "
+             "server has one core (`taskset -c 0`), which its snapshot thread shares.\n")
+    L.append("| measure | median | goal | verdict |")
+    L.append("|---|---|---|---|")
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+    L.append(f"| write: seconds | {s['write_s']:.2f} | | |")
+    L.append(f"| write: MB/s of values (of file) | {s['write_value_mb_s']:.0f} "
+             f"({s['write_file_mb_s']:.0f}) | ≥ 300 | {verdict(s['write_value_mb_s'] >= 300)} |")
+    L.append(f"| load: seconds | {s['load_s']:.2f} | | |")
+    L.append(f"| load: MB/s of values (of file) | {s['load_value_mb_s']:.0f} "
+             f"({s['load_file_mb_s']:.0f}) | ≥ 300 | {verdict(s['load_value_mb_s'] >= 300)} |")
+    L.append(f"| online snapshot: seconds, MB/s of values (of file) | {s['online_s']:.2f}, "
+             f"{s['online_value_mb_s']:.0f} ({s['online_file_mb_s']:.0f}) | | |")
+    L.append(f"| p99 µs without / with an online snapshot | {s['p99_without_us']:,.0f} / "
+             f"{s['p99_with_us']:,.0f} | | |")
+    L.append(f"| p99 with / without | {s['p99_ratio']:.2f}× | ≤ 2× | {verdict(s['p99_ratio'] <= 2)} |")
+    L.append(f"| ops/s without / with | {s['ops_without']:,.0f} / {s['ops_with']:,.0f} | | |")
+    L.append("")
+    L.append("Per round:\n")
+    L.append("| round | write s | load s | online s | p99 without µs | p99 with µs | ratio | snapshots in the window |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for i, r in enumerate(w["runs"]):
+        L.append(f"| {i + 1} | {r['write_s']:.2f} | {r['load_s']:.2f} | {r['online_s']:.2f} | "
+                 f"{r['p99_without_us']:,.0f} | {r['p99_with_us']:,.0f} | {r['p99_ratio']:.2f} | "
+                 f"{len(r['online'])} |")
+    L.append("")
+    return L
+
+
 def store_microbench(args):
     """cargo bench --bench store; aggregate ops/s per thread count."""
     log("store micro-benchmark (criterion, no IO)")
@@ -1270,6 +1469,7 @@ def page(results):
         L.append("")
 
     L.extend(mixed_page(results))
+    L.extend(snapshot_page(results))
 
     st = results.get("store", {})
     L.append("## Store micro-benchmark (no IO)\n")
@@ -1351,6 +1551,11 @@ def main():
     p.add_argument("--only", default="",
                    help="comma-separated workload names (for trying out); `fit` runs the five "
                         "fit_* workloads, `mixed` every mixed-size workload (issue #13)")
+    p.add_argument("--snapshot-items", type=int, default=SNAPSHOT_ITEMS,
+                   help="items of the snapshot workload (100-byte values; default 1 GiB of them)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other workloads of OUT/benchmarks.json and replace only those "
+                        "run now (with --only: refresh one section of the page)")
     p.add_argument("--skip-store", action="store_true", help="skip the criterion store benchmark")
     p.add_argument("--out", default=str(REPO / "docs"))
     p.add_argument("--quiet-wait", type=float, default=20.0,
@@ -1421,15 +1626,30 @@ def main():
         results["workloads"].append(overfull_workload(a))
     if mixed or "size_shift" in only:
         results["workloads"].append(size_shift_workload(a))
+    if not only or "snapshot" in only:
+        w = snapshot_workload(a)
+        w["run"] = {"date": results["machine"]["date"], "loadavg": results["machine"]["loadavg"],
+                    "cmd": " ".join(["benches/run.py"] + sys.argv[1:])}
+        results["workloads"].append(w)
     if not a.skip_store and (not only or "store" in only):
         results["store"] = store_microbench(a)
     results["elapsed_min"] = (time.monotonic() - start) / 60
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    elapsed_min = results["elapsed_min"]
+    if a.merge and (out / "benchmarks.json").exists():
+        old = json.loads((out / "benchmarks.json").read_text())
+        for g, row in old.get("store", {}).get("results", {}).items():
+            old["store"]["results"][g] = {int(k): v for k, v in row.items()}
+        ran = {w["name"] for w in results["workloads"]}
+        old["workloads"] = [w for w in old["workloads"] if w["name"] not in ran] + results["workloads"]
+        if "store" in results:
+            old["store"] = results["store"]
+        results = old
     (out / "benchmarks.json").write_text(json.dumps(results, indent=1) + "\n")
     chart(results, out / "benchmarks.png")
     (out / "benchmarks.md").write_text(page(results))
-    log(f"wrote {out / 'benchmarks.md'} in {results['elapsed_min']:.1f} min")
+    log(f"wrote {out / 'benchmarks.md'} in {elapsed_min:.1f} min")
     for row in targets(results):
         log("  target %s: %s = %s (goal %s): %s" % row)
 

@@ -2,8 +2,11 @@
 //! graceful stop and loaded before the ports open.
 //!
 //! The store only walks its items and takes them back
-//! ([`Cache::for_each_item`], [`Cache::load_item`]); the format and the I/O
-//! are here.
+//! ([`Cache::for_each_item`], [`Cache::loader`]); the format and the I/O
+//! are here. Both sides avoid a cache miss per item, which is what bounds
+//! them: the walk reads the indexes in order rather than probing them, and
+//! a load sizes the indexes from the end section's count before it starts
+//! and links its records one stripe at a time.
 //!
 //! ## Format (little-endian)
 //! ```text
@@ -29,14 +32,14 @@
 //! `-o snapshot_load_unclean`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::store::{Cache, ItemCopy, StoreError, MAX_KEY};
+use crate::store::{Cache, ItemCopy, ItemRef, StoreError, MAX_KEY};
 
 const MAGIC: &[u8; 8] = b"FERROSNP";
 /// The format this build writes and the newest it reads.
@@ -323,8 +326,14 @@ pub fn load(cache: &Cache, path: &Path, opts: LoadOptions) -> Result<Loaded, Loa
         Err(e) => return Err(LoadError::Io(e)),
     };
     let size = file.metadata()?.len();
-    let mut r = BufReader::with_capacity(1 << 20, file);
-    let result = load_from(cache, &mut r, size, opts);
+    let mut file = file;
+    if let Some(items) = claimed_items(&mut file, size) {
+        // Bounded by what the file and the budget can hold: a damaged
+        // count cannot make the indexes huge.
+        let most = (size / (ITEM_HEAD as u64 + 1)).min(cache.capacity_bytes() as u64 / 24);
+        cache.expect_items(items.min(most) as usize);
+    }
+    let result = load_from(cache, &mut file, size, opts);
     match result {
         Ok(mut loaded) => {
             loaded.report.micros = started.elapsed().as_micros() as u64;
@@ -337,6 +346,19 @@ pub fn load(cache: &Cache, path: &Path, opts: LoadOptions) -> Result<Loaded, Loa
             Err(e)
         }
     }
+}
+
+/// The item count the end section claims, unchecked (its checksum is
+/// checked when the load reaches it): a hint to size the indexes. Leaves
+/// `file` at its start.
+fn claimed_items(file: &mut File, size: u64) -> Option<u64> {
+    const END_LEN: u64 = (SECTION_HEAD + 16) as u64;
+    let mut end = [0u8; END_LEN as usize];
+    let found = size >= (HEADER_LEN as u64 + END_LEN)
+        && file.seek(SeekFrom::Start(size - END_LEN)).is_ok()
+        && file.read_exact(&mut end).is_ok();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    (found && le32(&end) == TAG_END && le32(&end[8..]) == 16).then(|| le64(&end[SECTION_HEAD..]))
 }
 
 /// Mark a loaded file so that it is not loaded again by accident.
@@ -359,10 +381,10 @@ fn le64(b: &[u8]) -> u64 {
 
 /// One item as the file has it: times are unix seconds (`exptime` 0:
 /// never).
-#[derive(Debug, Default, Clone)]
-pub struct FileItem {
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileItem<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
     pub flags: u32,
     pub cas: u64,
     pub exptime: i64,
@@ -384,7 +406,8 @@ pub struct FileSummary {
 /// Read a snapshot file, checking every section, and hand each item of a
 /// checked section to `f`. `accept` decides on the header's state. `f`
 /// may see items of a file found damaged further on: a caller that must
-/// not, reads it twice (the first time with a no-op `f`).
+/// not, reads it twice (the first time with a no-op `f`). `r` is read in
+/// whole sections: it need not be buffered.
 pub fn read_items(
     r: &mut impl Read,
     size: u64,
@@ -423,8 +446,9 @@ pub fn read_items(
     };
     let mut at = HEADER_LEN as u64;
     let mut sections = 0u64;
+    // Only ever grown: a section is read straight into it, with no zeroing
+    // and no copy through a buffer.
     let mut payload = Vec::new();
-    let mut item = FileItem::default();
     let mut progress = Instant::now();
     loop {
         if progress.elapsed().as_secs() >= 1 {
@@ -444,12 +468,12 @@ pub fn read_items(
                 size.saturating_sub(at + SECTION_HEAD as u64)
             )));
         }
-        payload.clear();
-        r.take(len as u64).read_to_end(&mut payload)?;
-        if payload.len() != len {
-            return Err(LoadError::Truncated("a section"));
+        if payload.len() < len {
+            payload.resize(len, 0);
         }
-        if crc(&[&head[..12], &payload]) != le32(&head[12..]) {
+        let payload = &mut payload[..len];
+        read_exact(r, payload, "a section")?;
+        if crc(&[&head[..12], payload]) != le32(&head[12..]) {
             return Err(LoadError::Checksum(at));
         }
         at += (SECTION_HEAD + len) as u64;
@@ -458,7 +482,7 @@ pub fn read_items(
                 if len != 16 {
                     return Err(LoadError::Malformed("end section of the wrong size".into()));
                 }
-                let (items, secs) = (le64(&payload), le64(&payload[8..]));
+                let (items, secs) = (le64(payload), le64(&payload[8..]));
                 if items != summary.items || secs != sections {
                     return Err(LoadError::Malformed(format!(
                         "the end section counts {items} items in {secs} sections, \
@@ -475,7 +499,7 @@ pub fn read_items(
             t => return Err(LoadError::Malformed(format!("unknown section tag {t}"))),
         }
         sections += 1;
-        let mut p = &payload[..];
+        let mut p = &*payload;
         for _ in 0..count {
             if p.len() < ITEM_HEAD {
                 return Err(LoadError::Malformed("an item runs past its section".into()));
@@ -488,16 +512,15 @@ pub fn read_items(
             if p.len() < ITEM_HEAD + nkey + vlen {
                 return Err(LoadError::Malformed("an item runs past its section".into()));
             }
-            item.bits = p[1];
-            item.flags = le32(&p[4..]);
-            item.cas = le64(&p[8..]);
-            item.exptime = le64(&p[16..]) as i64;
-            item.last_access = le64(&p[24..]) as i64;
-            item.key.clear();
-            item.key.extend_from_slice(&p[ITEM_HEAD..ITEM_HEAD + nkey]);
-            item.value.clear();
-            item.value
-                .extend_from_slice(&p[ITEM_HEAD + nkey..ITEM_HEAD + nkey + vlen]);
+            let item = FileItem {
+                bits: p[1],
+                flags: le32(&p[4..]),
+                cas: le64(&p[8..]),
+                exptime: le64(&p[16..]) as i64,
+                last_access: le64(&p[24..]) as i64,
+                key: &p[ITEM_HEAD..ITEM_HEAD + nkey],
+                value: &p[ITEM_HEAD + nkey..ITEM_HEAD + nkey + vlen],
+            };
             p = &p[ITEM_HEAD + nkey + vlen..];
             summary.items += 1;
             f(&item);
@@ -526,31 +549,36 @@ fn load_from(
     let (epoch, now_unix, now) = (clock.epoch_unix(), clock.unix_now(), clock.now());
     let mut report = Report::default();
     let mut max_cas = 0u64;
-    let mut copy = ItemCopy::default();
+    // Dropped (linking what it holds) before `load` may clear the cache.
+    let mut loader = cache.loader();
     let summary = read_items(r, size, accept, |it| {
         max_cas = max_cas.max(it.cas);
         if it.exptime != 0 && it.exptime <= now_unix {
             report.expired += 1;
             return;
         }
-        copy.exp = if it.exptime == 0 {
+        let exp = if it.exptime == 0 {
             0
         } else {
             it.exptime
                 .saturating_sub(epoch)
                 .clamp(now as i64 + 1, u32::MAX as i64) as u32
         };
-        copy.time = it.last_access.saturating_sub(epoch).clamp(0, now as i64) as u32;
-        copy.key.clone_from(&it.key);
-        copy.value.clone_from(&it.value);
-        copy.flags = it.flags;
-        copy.cas = it.cas;
-        copy.bits = it.bits;
-        match cache.load_item(&copy) {
+        let item = ItemRef {
+            key: it.key,
+            value: it.value,
+            flags: it.flags,
+            cas: it.cas,
+            exp,
+            time: it.last_access.saturating_sub(epoch).clamp(0, now as i64) as u32,
+            bits: it.bits,
+        };
+        match loader.add(&item) {
             Ok(()) => report.items += 1,
             Err(StoreError::TooLarge | StoreError::OutOfMemory) => report.skipped += 1,
         }
     })?;
+    drop(loader);
     cache.raise_cas_floor(max_cas);
     report.bytes = summary.bytes;
     Ok(Loaded {

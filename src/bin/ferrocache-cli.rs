@@ -525,7 +525,7 @@ fn restore(c: &Client, path: &std::path::Path, out: &mut impl Write) -> Result<u
                 expired += 1;
                 return;
             };
-            match c.add(&it.key, &it.value, it.flags, exptime) {
+            match c.add(it.key, it.value, it.flags, exptime) {
                 Ok(true) => added += 1,
                 Ok(false) => kept += 1,
                 // A key the text protocol cannot carry (a meta base64 key).

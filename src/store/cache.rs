@@ -83,7 +83,7 @@ pub struct Cache {
     /// accessed at or before it are flushed (0: none).
     oldest_live: AtomicU32,
     /// memcached's size classes, for per-class figures.
-    classes: Arc<Classes>,
+    pub(super) classes: Arc<Classes>,
     /// Per stripe, the CAS cut of the last `flush_all` (see [`Ctx`]).
     flush_cas: Box<[AtomicU64]>,
     /// A `flush_all` happened: [`Ctx`] checks the cuts, and the next

@@ -201,6 +201,9 @@ struct Segment {
     live: AtomicU32,
     /// Readers copying a value out after unlocking its stripe.
     pins: AtomicU32,
+    /// Times the segment was emptied for reuse: a walk that noted it can
+    /// tell whether the records it saw there are still there.
+    generation: AtomicU32,
 }
 
 struct LogState {
@@ -325,6 +328,7 @@ impl Log {
                 end: AtomicU32::new(0),
                 live: AtomicU32::new(0),
                 pins: AtomicU32::new(0),
+                generation: AtomicU32::new(0),
             })
             .collect();
         let log = Log {
@@ -403,6 +407,16 @@ impl Log {
             .data
             .get()
             .expect("a segment in use has memory")
+    }
+
+    /// Bits of a handle that hold the word offset.
+    pub fn off_bits(&self) -> u32 {
+        self.off_bits
+    }
+
+    /// Segments the log can ever have (memory or not).
+    pub fn segment_count(&self) -> usize {
+        self.segs.len()
     }
 
     #[inline]
@@ -636,6 +650,12 @@ impl Log {
             .min(self.seg_bytes)
     }
 
+    /// How many times `seg` has been emptied for reuse (read with the
+    /// cleaner's lock held, which is what empties segments).
+    pub fn generation(&self, seg: u32) -> u32 {
+        self.segs[seg as usize].generation.load(Ordering::Relaxed)
+    }
+
     /// The records of a settled segment, in order: `(handle, header)`.
     pub fn records(&self, seg: u32, end: usize) -> impl Iterator<Item = (Handle, Header)> + '_ {
         self.records_from(seg, 0, end)
@@ -681,6 +701,7 @@ impl Log {
         }
         s.state.store(SEALED, Ordering::Release);
         s.live.store(0, Ordering::Relaxed);
+        s.generation.fetch_add(1, Ordering::Relaxed);
         let mut st = self.state.lock();
         st.free.push(seg);
         st.in_use -= 1;

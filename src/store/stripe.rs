@@ -377,18 +377,34 @@ impl Stripe {
         }
         let h = r.handle();
         let hdr = log.header(h);
-        log.add_live(h, hdr.total());
+        let class = self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes);
+        self.insert(log, hash, h, hdr.total(), class);
+        r.commit();
+    }
+
+    /// Link a record a load wrote and committed earlier (see
+    /// `walk::Loader`), of `total` bytes in size class `class`, replacing
+    /// the record linked under the same key, if any (a file written while
+    /// serving may hold a key twice; the later one wins). Reads no record
+    /// unless the index holds one whose hash tag matches.
+    pub fn link_loaded(&mut self, log: &Log, hash: u64, h: Handle, total: usize, class: usize) {
+        if let Some(&old) = self.index.find(hash, |&x| same_key(log, x, h)) {
+            self.unlink(log, hash, old);
+        }
+        self.insert(log, hash, h, total, class);
+    }
+
+    fn insert(&mut self, log: &Log, hash: u64, h: Handle, total: usize, class: usize) {
+        log.add_live(h, total);
         let hasher = |&x: &Handle| key_hash_fast(log, x);
         self.index.insert_unique(hash, h, hasher);
-        r.commit();
         self.stats.curr_items += 1;
         self.stats.total_items += 1;
-        self.stats.bytes += hdr.total() as u64;
-        let class = self.classes.of(hdr.nkey, hdr.flags, hdr.nbytes);
+        self.stats.bytes += total as u64;
         self.classes.mark_seen(class);
         let live = &mut self.live[class];
         live.items += 1;
-        live.bytes += hdr.total() as u64;
+        live.bytes += total as u64;
         self.check_index();
     }
 
@@ -500,7 +516,7 @@ impl Stripe {
     /// Move every handle into `table`, an empty index allocated outside the
     /// lock, and park the old one in the trash. Costs one key hash per item,
     /// once per doubling, and allocates nothing.
-    fn give_index(&mut self, log: &Log, mut table: Index) {
+    pub(super) fn give_index(&mut self, log: &Log, mut table: Index) {
         let full = table.capacity();
         if full <= self.index.len() + self.index.len() / 8 {
             self.trash.push(table);
@@ -531,6 +547,11 @@ impl Stripe {
         }
     }
 
+    /// Items the index holds before it asks to grow (3/4 of `index_full`).
+    pub(super) fn index_room(&self) -> usize {
+        self.index_full / 4 * 3
+    }
+
     /// Items the index can hold before it asks to grow (for tests).
     #[cfg(test)]
     pub fn index_full(&self) -> usize {
@@ -538,6 +559,11 @@ impl Stripe {
     }
 
     // ---- whole-stripe operations ---------------------------------------
+
+    /// Every linked record, in index order.
+    pub fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.index.iter().copied()
+    }
 
     /// Every linked record and its key hash (for a walk's snapshot).
     pub fn for_each_linked(&self, log: &Log, mut f: impl FnMut(Handle, u64)) {
@@ -575,6 +601,13 @@ impl Stripe {
             ..StripeStats::default()
         };
     }
+}
+
+/// Whether records `a` and `b` have the same key.
+fn same_key(log: &Log, a: Handle, b: Handle) -> bool {
+    let (ha, hb) = (log.header(a), log.header(b));
+    let (ka, kb) = (log.key(a, &ha), log.key(b, &hb));
+    ka.len() == kb.len() && ka.to_vec_small().0 == kb.to_vec_small().0
 }
 
 /// The hash of the key of record `h`, as the index stores it.
