@@ -55,6 +55,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 FERRO = TARGET / "release" / "ferrocache"
+# The two ferrocache servers of the hot-key cost workloads (issue #18):
+# tracking on as by default (20 keys, 1 request in 16 sampled), and off.
+HOT_ON, HOT_OFF = "hot_keys=20", "hot_keys=off"
 GEN = TARGET / "release" / "ferrocache-bench"
 MEMCACHED = os.environ.get("MEMCACHED", "/usr/bin/memcached")
 SERVER_CPU = "0"
@@ -241,11 +244,11 @@ def server_flags(threads, mem_mib):
     return ["-U", "0", "-l", "127.0.0.1", "-u", "nobody", "-t", str(threads), "-m", str(mem_mib)]
 
 
-def make_servers(threads, mem_mib, tls=None, ferro_flags=()):
+def make_servers(threads, mem_mib, tls=None):
     flags = server_flags(threads, mem_mib) + (tls.server_flags if tls else [])
     ctx = tls.context if tls else None
     return [Server("memcached", MEMCACHED, flags, ctx),
-            Server("ferrocache", FERRO, flags + list(ferro_flags), ctx)]
+            Server("ferrocache", FERRO, flags, ctx)]
 
 
 class BenchCerts:
@@ -344,18 +347,19 @@ def med(rows, key):
 
 # ---------------------------------------------------------------- workloads
 
-def throughput_workload(name, title, gen_args, args, use_perf, tls=False, ferro_flags=()):
+def throughput_workload(name, title, gen_args, args, use_perf, tls=False):
     """Both servers up; prefill each; then A B A B measured windows."""
     if tls:
         with BenchCerts() as certs:
             return throughput_workload_on(name, title, gen_args + certs.gen_args, args, use_perf,
                                           certs)
-    return throughput_workload_on(name, title, gen_args, args, use_perf, None, ferro_flags)
+    return throughput_workload_on(name, title, gen_args, args, use_perf, None)
 
 
-def throughput_workload_on(name, title, gen_args, args, use_perf, certs, ferro_flags=()):
+def throughput_workload_on(name, title, gen_args, args, use_perf, certs, servers=None,
+                           kind="throughput"):
     log(f"{name}: {title}")
-    servers = make_servers(args.threads, args.mem, certs, ferro_flags)
+    servers = servers or make_servers(args.threads, args.mem, certs)
     runs = {s.name: [] for s in servers}
     failed = {}
     try:
@@ -411,9 +415,19 @@ def throughput_workload_on(name, title, gen_args, args, use_perf, certs, ferro_f
             "foreign_cpu_s": med(rows, "foreign_cpu_s"),
             "rounds": len(rows),
         }
-    return {"name": name, "title": title, "kind": "throughput", "tls": certs is not None,
+    return {"name": name, "title": title, "kind": kind, "tls": certs is not None,
             "server_cmd": cmds, "gen_cmd": " ".join(gen_cmd("PORT", gen_args)),
             "runs": runs, "summary": summary, "failed": failed}
+
+
+def hotkeys_workload(name, title, gen_args, args, use_perf):
+    """Issue #18's cost: ferrocache with hot-key tracking on and off,
+    alternated in the same rounds (A B A B), so the two are compared under
+    the same machine load."""
+    flags = server_flags(args.threads, args.mem)
+    servers = [Server(name, FERRO, flags + ["-o", name]) for name in (HOT_ON, HOT_OFF)]
+    return throughput_workload_on(name, title, gen_args, args, use_perf, None, servers=servers,
+                                  kind="hotkeys")
 
 
 def memory_workload(value_size, args):
@@ -1410,6 +1424,31 @@ def page(results):
                      f"**{fs['cpu_us_per_op'] / ms['cpu_us_per_op']:.2f}** | "
                      f"**{fs['syscalls_per_op'] / ms['syscalls_per_op']:.2f}** | | | |")
     L.append("")
+    hot = [w for w in results["workloads"] if w["kind"] == "hotkeys"]
+    if hot:
+        L.append("## Hot-key tracking on and off (issue #18)\n")
+        L.append("ferrocache with `-o hot_keys=20` (tracking on: 20 keys, 1 request in 16 "
+                 "sampled) and with `-o hot_keys=off`, alternated in the same rounds (no "
+                 "memcached); medians. "
+                 "The goal: throughput and p99 with tracking on within 3 % of off.\n")
+        L.append("| workload | ferrocache | ops/s | p50 µs | p99 µs | CPU µs/op | noise cpu-s |")
+        L.append("|---|---|---|---|---|---|---|")
+        for w in hot:
+            for srv in (HOT_ON, HOT_OFF):
+                s = w["summary"].get(srv)
+                if not s:
+                    L.append(f"| {w['name']} | {srv} | n/a ({w.get('failed', {}).get(srv, 'failed')}) "
+                             "| | | | |")
+                    continue
+                L.append(f"| {w['name']} | {srv} | {s['ops_per_sec']:,.0f} | "
+                         f"{fmt(s.get('p50_us'), '.0f')} | {s['p99_us']:,.0f} | "
+                         f"{s['cpu_us_per_op']:.2f} | {fmt(s.get('foreign_cpu_s'), '.1f')} |")
+            on, off = w["summary"].get(HOT_ON), w["summary"].get(HOT_OFF)
+            if on and off:
+                L.append(f"| {w['name']} | **on / off** | **{on['ops_per_sec'] / off['ops_per_sec']:.3f}** | "
+                         f"| **{on['p99_us'] / off['p99_us']:.3f}** | "
+                         f"**{on['cpu_us_per_op'] / off['cpu_us_per_op']:.3f}** | |")
+        L.append("")
     if any(w.get("tls") for w in results["workloads"]):
         L.append("`text_p16_tls` is `text_p16` over TLS: both servers run with "
                  "`-Z -o ssl_chain_cert=..,ssl_key=..` on an ECDSA P-256 certificate that a "
@@ -1600,14 +1639,14 @@ def main():
     for name, title, gargs in plan:
         if not only or name in only:
             results["workloads"].append(throughput_workload(name, title, gargs, a, use_perf))
-    # Issue #18's cost: the same two workloads with hot-key tracking on
-    # (it is off by default).
+    # Issue #18's cost: the same two workloads, ferrocache with hot-key
+    # tracking on (the default) against -o hot_keys=off, in the same rounds.
     for name, title, gargs in plan[:2]:
-        on = f"{name}_hotkeys_on"
-        if not only or on in only:
-            results["workloads"].append(throughput_workload(
-                on, title + "; ferrocache -o hot_keys=20", gargs, a, use_perf,
-                ferro_flags=["-o", "hot_keys=20"]))
+        twin = f"{name}_hotkeys"
+        if not only or twin in only:
+            results["workloads"].append(hotkeys_workload(
+                twin, title + "; ferrocache with hot-key tracking on and off", gargs, a,
+                use_perf))
     if not only or "text_p16_tls" in only:
         results["workloads"].append(throughput_workload(
             "text_p16_tls", "text over TLS (-Z), 50 conns, pipeline 16, 1:10 set:get, "

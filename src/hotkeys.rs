@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
+use hashbrown::HashTable;
 use parking_lot::Mutex;
 
 /// Keys listed by default (`-o hot_keys=N`).
@@ -77,128 +78,166 @@ impl Counts {
 type Hasher = ahash::RandomState;
 
 /// One counter of a [`SpaceSaving`] sketch.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Slot {
-    key: Box<[u8]>,
-    /// Space-Saving's count: an overestimate by at most `err`.
-    count: u64,
+    /// The key; its buffer is reused when another key takes the slot over,
+    /// so a sample allocates nothing once the sketch has filled.
+    key: Vec<u8>,
+    /// The key's hash (for the index, without hashing the key again).
+    hash: u64,
     /// The count the slot had when this key took it over.
     err: u64,
     /// Requests seen since this key took the slot (exact).
     counts: Counts,
-    /// Position in the heap.
-    pos: usize,
 }
 
 /// Space-Saving: the keys with the largest counts in `capacity` counters,
 /// kept in a min-heap by count so a new key replaces the smallest in
 /// O(log capacity).
+///
+/// Laid out for the request path's cache, not for brevity: one sample in
+/// `-o hot_keys_sample` lands here between requests that sweep the store
+/// through L1 and L2, so the sketch is usually cold. The index holds only
+/// slot numbers (the key is compared in its slot); the heap holds each
+/// entry's count beside its slot number, so sifting reads one array, and
+/// heap positions live in their own small array.
 #[derive(Debug)]
 pub struct SpaceSaving {
     capacity: usize,
-    index: HashMap<Box<[u8]>, usize, Hasher>,
+    /// Slots in use (`slots` beyond this keep their key buffers for reuse).
+    len: usize,
+    hasher: Hasher,
+    /// Slot numbers, found by their key.
+    index: HashTable<u32>,
     slots: Vec<Slot>,
-    /// Slot numbers, a min-heap by `count`.
-    heap: Vec<usize>,
+    /// `(count, slot)`, a min-heap by Space-Saving's count (an
+    /// overestimate by at most the slot's `err`).
+    heap: Vec<(u64, u32)>,
+    /// Each slot's position in `heap`.
+    pos: Vec<u32>,
+    /// Bytes of the slots' key buffers.
     key_bytes: usize,
 }
 
 impl SpaceSaving {
     pub fn new(capacity: usize) -> SpaceSaving {
-        let capacity = capacity.max(1);
+        let capacity = capacity.clamp(1, u32::MAX as usize);
         SpaceSaving {
             capacity,
-            index: HashMap::with_capacity_and_hasher(capacity, Hasher::new()),
+            len: 0,
+            hasher: Hasher::new(),
+            // Room for twice the keys: an evicted key leaves a tombstone,
+            // and with this much room hashbrown clears them by rehashing in
+            // place instead of growing the table.
+            index: HashTable::with_capacity(2 * capacity),
             slots: Vec::with_capacity(capacity),
             heap: Vec::with_capacity(capacity),
+            pos: Vec::with_capacity(capacity),
             key_bytes: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len == 0
     }
 
     /// Count one request for `key`.
     pub fn offer(&mut self, key: &[u8], op: Op) {
-        if let Some(&s) = self.index.get(key) {
-            let slot = &mut self.slots[s];
-            slot.count += 1;
-            slot.counts.count(op);
-            let pos = slot.pos;
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        if let Some(&s) = self.index.find(hash, |&s| slots[s as usize].key == key) {
+            self.slots[s as usize].counts.count(op);
+            let pos = self.pos[s as usize] as usize;
+            self.heap[pos].0 += 1;
             self.sift_down(pos);
             return;
         }
         let mut counts = Counts::default();
         counts.count(op);
-        if self.slots.len() < self.capacity {
-            let s = self.slots.len();
+        if self.len < self.capacity {
+            let s = self.len;
+            self.len += 1;
+            if s == self.slots.len() {
+                self.slots.push(Slot::default());
+                self.pos.push(0);
+            }
+            self.take_over(s, key, hash, 0, counts);
             let pos = self.heap.len();
-            self.slots.push(Slot {
-                key: key.into(),
-                count: 1,
-                err: 0,
-                counts,
-                pos,
-            });
-            self.heap.push(s);
-            self.index.insert(key.into(), s);
-            self.key_bytes += 2 * key.len();
+            self.heap.push((1, s as u32));
+            self.pos[s] = pos as u32;
             self.sift_up(pos);
             return;
         }
         // Take over the smallest counter.
-        let s = self.heap[0];
-        let slot = &mut self.slots[s];
-        self.index.remove(&slot.key);
-        self.key_bytes = self.key_bytes + 2 * key.len() - 2 * slot.key.len();
-        slot.key = key.into();
-        slot.err = slot.count;
-        slot.count += 1;
-        slot.counts = counts;
-        self.index.insert(key.into(), s);
+        let (min, s) = self.heap[0];
+        let old = self.slots[s as usize].hash;
+        if let Ok(e) = self.index.find_entry(old, |&x| x == s) {
+            e.remove();
+        }
+        self.take_over(s as usize, key, hash, min, counts);
+        self.heap[0].0 = min + 1;
         self.sift_down(0);
+    }
+
+    /// Slot `s` now counts `key` (its index entry added; its heap entry is
+    /// the caller's).
+    fn take_over(&mut self, s: usize, key: &[u8], hash: u64, err: u64, counts: Counts) {
+        let slot = &mut self.slots[s];
+        let before = slot.key.capacity();
+        slot.key.clear();
+        slot.key.reserve_exact(key.len());
+        slot.key.extend_from_slice(key);
+        self.key_bytes = self.key_bytes + slot.key.capacity() - before;
+        slot.hash = hash;
+        slot.err = err;
+        slot.counts = counts;
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, s as u32, |&x| slots[x as usize].hash);
     }
 
     /// Every key with its exact-since-entry counts and its Space-Saving
     /// count and error; the sketch is left empty (its memory kept).
     pub fn drain(&mut self) -> Vec<(Box<[u8]>, Counts, u64, u64)> {
+        let out = self
+            .heap
+            .iter()
+            .map(|&(count, s)| {
+                let slot = &self.slots[s as usize];
+                (Box::from(&slot.key[..]), slot.counts, count, slot.err)
+            })
+            .collect();
         self.index.clear();
         self.heap.clear();
-        self.key_bytes = 0;
-        self.slots
-            .drain(..)
-            .map(|s| (s.key, s.counts, s.count, s.err))
-            .collect()
+        self.len = 0;
+        out
     }
 
-    /// Bytes held: the counters (at capacity) and the keys.
+    /// Bytes held: the counters (at capacity) and the keys' buffers.
     pub fn memory(&self) -> usize {
         let per_slot = std::mem::size_of::<Slot>()
-            + std::mem::size_of::<usize>() * 2
-            + std::mem::size_of::<(Box<[u8]>, usize)>()
-            + 8;
-        self.capacity * per_slot + self.key_bytes
+            + std::mem::size_of::<(u64, u32)>()
+            + std::mem::size_of::<u32>();
+        // The index: a u32 and a control byte a bucket, 8 buckets for 7
+        // entries.
+        let index = self.index.capacity() * (std::mem::size_of::<u32>() + 1) * 8 / 7;
+        self.capacity * per_slot + index + self.key_bytes
     }
 
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
-        self.slots[self.heap[a]].pos = a;
-        self.slots[self.heap[b]].pos = b;
-    }
-
-    fn count_at(&self, pos: usize) -> u64 {
-        self.slots[self.heap[pos]].count
+        self.pos[self.heap[a].1 as usize] = a as u32;
+        self.pos[self.heap[b].1 as usize] = b as u32;
     }
 
     fn sift_up(&mut self, mut pos: usize) {
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            if self.count_at(parent) <= self.count_at(pos) {
+            if self.heap[parent].0 <= self.heap[pos].0 {
                 break;
             }
             self.swap(parent, pos);
@@ -211,10 +250,10 @@ impl SpaceSaving {
         loop {
             let (l, r) = (2 * pos + 1, 2 * pos + 2);
             let mut least = pos;
-            if l < n && self.count_at(l) < self.count_at(least) {
+            if l < n && self.heap[l].0 < self.heap[least].0 {
                 least = l;
             }
-            if r < n && self.count_at(r) < self.count_at(least) {
+            if r < n && self.heap[r].0 < self.heap[least].0 {
                 least = r;
             }
             if least == pos {
@@ -540,6 +579,30 @@ mod tests {
         let y = got.iter().find(|e| &*e.0 == b"y").unwrap();
         assert_eq!((y.2, y.3), (2, 1));
         assert!(got.iter().any(|e| &*e.0 == b"big" && e.2 == 3));
+    }
+
+    /// A stream of distinct keys (every sample evicts) neither grows the
+    /// index nor allocates key buffers beyond the first fill: the memory
+    /// `stats hotkeys` reports stays where it was.
+    #[test]
+    fn space_saving_memory_is_bounded_under_churn() {
+        let mut s = SpaceSaving::new(64);
+        let key = |i: u32| format!("k{i:031}").into_bytes();
+        for i in 0..1_000 {
+            s.offer(&key(i), R);
+        }
+        let filled = s.memory();
+        assert!(filled <= 64 * (std::mem::size_of::<Slot>() + 64 + 32));
+        for i in 1_000..200_000 {
+            s.offer(&key(i), R);
+        }
+        assert_eq!(s.len(), 64);
+        assert_eq!(s.memory(), filled);
+        assert_eq!(s.drain().len(), 64);
+        for i in 0..1_000 {
+            s.offer(&key(i), R);
+        }
+        assert_eq!(s.memory(), filled);
     }
 
     proptest! {
