@@ -185,8 +185,8 @@ impl Exchange {
             *budget -= 1;
             if flow == Flow::Pause && self.session.dump.is_some() {
                 // A dump gives the worker's other connections their turn
-                // after its next chunk.
-                *budget = (*budget).min(1);
+                // after each chunk.
+                *budget = 0;
             }
             if flow == Flow::Pause {
                 // The same request again once the replies are out.

@@ -21,10 +21,12 @@ use crate::config::Config;
 use crate::protocol::admin::{self, CachedumpError, Crawler as Cmd, DumpFormat};
 use crate::store::{DumpEntry, DumpItem, DUMP_BATCH};
 
-/// Reply bytes a dump adds before it pauses for its peer to read.
-/// Small, so that a dump paused this often (at most `-R` chunks per turn)
-/// leaves the worker's other connections their turn.
-pub const DUMP_CHUNK: usize = 32 * 1024;
+/// Reply bytes a dump adds before it pauses for its peer to read. A dump
+/// writes one chunk per turn of its worker's event loop, then lets the
+/// worker's other connections have theirs: a chunk of about 65 lines
+/// takes some tens of microseconds, what a few requests take, so requests
+/// on the same worker wait about that much longer while a dump runs.
+pub const DUMP_CHUNK: usize = 8 * 1024;
 
 /// The one class id every item has (`stats slabs` shows one class).
 pub const ITEM_CLASS: u32 = 1;
