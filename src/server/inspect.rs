@@ -10,8 +10,10 @@
 //! again, which resumes at the cursor. A dump therefore holds at most one
 //! stripe's handles and one chunk of lines, however large the cache.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -27,6 +29,24 @@ use crate::store::{DumpEntry, DumpItem, DUMP_BATCH};
 /// takes some tens of microseconds, what a few requests take, so requests
 /// on the same worker wait about that much longer while a dump runs.
 pub const DUMP_CHUNK: usize = 8 * 1024;
+
+/// While its worker has other work, a dump takes at most one part in this
+/// many of the worker's time: after a chunk that took `t`, the next waits
+/// `(DUMP_SHARE - 1) * t`, unless the worker is otherwise idle.
+const DUMP_SHARE: u32 = 8;
+
+thread_local! {
+    /// The worker's last turn of its event loop found nothing to do but
+    /// connections that yielded (see [`set_worker_idle`]).
+    static WORKER_IDLE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called by the worker after each poll: whether it found no event and at
+/// most one connection waiting for another turn, so that a dump paced to
+/// its share may run at full speed.
+pub fn set_worker_idle(idle: bool) {
+    WORKER_IDLE.with(|w| w.set(idle));
+}
 
 /// The one class id every item has (`stats slabs` shows one class).
 pub const ITEM_CLASS: u32 = 1;
@@ -197,6 +217,8 @@ pub struct DumpCursor {
     snap: Vec<DumpEntry>,
     /// Entries of `snap` already visited.
     pos: usize,
+    /// Pacing: no chunk before this, unless the worker is idle.
+    not_before: Option<Instant>,
 }
 
 impl<'a> Exec<'a> {
@@ -285,6 +307,7 @@ impl<'a> Exec<'a> {
                 stripe: 0,
                 snap: Vec::new(),
                 pos: 0,
+                not_before: None,
             }));
         }
         let Some(cursor) = session.dump.as_deref_mut() else {
@@ -293,6 +316,12 @@ impl<'a> Exec<'a> {
         let cache = &self.shared.cache;
         let epoch = cache.clock().epoch_unix();
         let high = session.pause_above.map(|h| h.min(DUMP_CHUNK));
+        if let Some(t) = cursor.not_before {
+            if !WORKER_IDLE.with(Cell::get) && Instant::now() < t {
+                return Flow::Pause; // the worker's other connections first
+            }
+        }
+        let started = Instant::now();
         while cursor.stripe < cache.stripe_count() {
             if cursor.pos == 0 && cursor.snap.is_empty() {
                 cache.snapshot_stripe(cursor.stripe, &mut cursor.snap);
@@ -305,6 +334,8 @@ impl<'a> Exec<'a> {
                 });
                 cursor.pos = end;
                 if high.is_some_and(|h| out.len() > h) {
+                    let now = Instant::now();
+                    cursor.not_before = Some(now + (now - started) * (DUMP_SHARE - 1));
                     return Flow::Pause;
                 }
             }

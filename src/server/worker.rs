@@ -11,6 +11,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::conn::{Conn, Next};
+use super::inspect;
 use super::shared::Shared;
 use super::watch;
 use crate::stats::ThreadStats;
@@ -78,6 +79,7 @@ impl Worker {
             if self.shared.is_shutting_down() {
                 break;
             }
+            inspect::set_worker_idle(events.is_empty() && self.ready.len() <= 1);
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
