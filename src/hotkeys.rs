@@ -222,10 +222,9 @@ impl SpaceSaving {
         let per_slot = std::mem::size_of::<Slot>()
             + std::mem::size_of::<(u64, u32)>()
             + std::mem::size_of::<u32>();
-        // The index: a u32 and a control byte a bucket, 8 buckets for 7
-        // entries.
-        let index = self.index.capacity() * (std::mem::size_of::<u32>() + 1) * 8 / 7;
-        self.capacity * per_slot + index + self.key_bytes
+        // The index's allocation (its `capacity()` shrinks as removals
+        // leave tombstones, while the memory it holds does not).
+        self.capacity * per_slot + self.index.allocation_size() + self.key_bytes
     }
 
     fn swap(&mut self, a: usize, b: usize) {
