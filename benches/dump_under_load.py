@@ -33,35 +33,14 @@ import threading
 import time
 from pathlib import Path
 
+from run import free_port, stats, wait_port  # benches/run.py, beside this file
+
 REPO = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 FERRO = TARGET / "release" / "ferrocache"
 GEN = TARGET / "release" / "ferrocache-bench"
 KEY_SIZE = 32
 SERVER_CPU, CLIENT_CPU = "0", "1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stats(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"stats\r\n")
-        buf = b""
-        while not buf.endswith(b"END\r\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    out = {}
-    for line in buf.decode().splitlines():
-        parts = line.split(" ", 2)
-        if len(parts) == 3 and parts[0] == "STAT":
-            out[parts[1]] = parts[2]
-    return out
 
 
 def rss_kib(pid):
@@ -163,12 +142,8 @@ def run(items=2_000_000, rounds=2, seconds=15, log=print):
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = Path(tempfile.mkdtemp(prefix="ferrocache-dump-"))
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        if not wait_port(port, server):
+            raise RuntimeError("ferrocache did not start")
         log(f"[metadump_2m] storing {items} items (-m {mem})")
         subprocess.run([str(GEN), "-s", f"127.0.0.1:{port}", "-t", "1", "-c", "8", "-p", "16",
                         "--ratio", "1:0", "-k", str(items), "--key-size", str(KEY_SIZE),

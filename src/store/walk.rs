@@ -255,6 +255,22 @@ impl Cache {
         true
     }
 
+    /// Write `item`'s record, every field as it was loaded (its CAS only
+    /// with CAS on), into `r`.
+    fn write_loaded(&self, r: &log::Reservation<'_>, item: &ItemRef) {
+        let cas = if self.config.use_cas { item.cas } else { 0 };
+        log::write_record(
+            r.words(),
+            item.key,
+            item.flags,
+            item.exp,
+            item.time,
+            cas,
+            item.bits & KEPT_BITS,
+            [item.value, &[]],
+        );
+    }
+
     /// Store a loaded item as it was: its CAS, expiry, access time and
     /// status bits, replacing any item under its key. The caller drops
     /// expired items first and raises the CAS counters after
@@ -270,18 +286,7 @@ impl Cache {
             return Err(StoreError::TooLarge);
         }
         let r = self.reserve(len)?;
-        let cas = if self.config.use_cas { item.cas } else { 0 };
-        let bits = item.bits & KEPT_BITS;
-        log::write_record(
-            r.words(),
-            key,
-            item.flags,
-            item.exp,
-            item.time,
-            cas,
-            bits,
-            [value, &[]],
-        );
+        self.write_loaded(&r, item);
         let (i, hash) = self.locate(key);
         let ctx = self.ctx();
         let mut s = self.lock(i);
@@ -383,18 +388,7 @@ impl Loader<'_> {
             }
             if !c.log.wants_clean(c.spare()) {
                 if let Ok(r) = c.log.reserve(len) {
-                    let cas = if c.config.use_cas { item.cas } else { 0 };
-                    let bits = item.bits & KEPT_BITS;
-                    log::write_record(
-                        r.words(),
-                        key,
-                        item.flags,
-                        item.exp,
-                        item.time,
-                        cas,
-                        bits,
-                        [value, &[]],
-                    );
+                    c.write_loaded(&r, item);
                     let (i, hash) = c.locate(key);
                     self.pending[i].push(Pending {
                         hash,
