@@ -17,8 +17,9 @@ connection. It reports:
 
     benches/dump_under_load.py [--items N] [--rounds R] [--seconds S] [--json FILE]
 
-Used by benches/run.py (`--only metadump_2m`); runs alone too, after
-`cargo build --release --bins`. Standard library only.
+`make bench` runs it (benches/run.py's `metadump_2m` workload, alone with
+`make bench BENCH_ARGS="--only metadump_2m --merge --skip-store"`); it runs
+alone too, after `cargo build --release --bins`. Standard library only.
 """
 
 import argparse

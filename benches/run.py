@@ -1010,6 +1010,43 @@ def snapshot_page(results):
     return L
 
 
+def metadump_page(results):
+    """Issue #16: the load's p99 while `lru_crawler metadump all` lists
+    2 million items (benches/dump_under_load.py)."""
+    w = next((w for w in results["workloads"] if w.get("kind") == "metadump"), None)
+    if not w:
+        return []
+    L = ["## Dumping keys under load (issue #16)\n",
+         f"ferrocache only: {w['items']:,} items (32-byte keys, 100-byte values), `-t 1` on core 0; "
+         f"windows of {w['seconds']} s of the load generator on core 1 (20 connections, pipeline 1, "
+         "1:10 set:get over the stored keys), alternately without and with "
+         "`lru_crawler metadump all` running back to back on another connection "
+         "(`benches/dump_under_load.py`, whose reader runs at the lowest priority on core 1).\n"]
+    if w.get("run"):
+        L.append(f"Run {w['run']['date']} (`{w['run']['cmd']}`), load average at start "
+                 f"{w['run']['loadavg']}.\n")
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+    L.append("| measure | value | goal | verdict |")
+    L.append("|---|---|---|---|")
+    L.append(f"| p99 µs without / with dumps (medians) | {w['p99_without_us']:,.0f} / "
+             f"{w['p99_with_us']:,.0f} | | |")
+    L.append(f"| p99 with / without | {w['p99_ratio']:.2f}× | ≤ 2× | {verdict(w['p99_ratio'] <= 2)} |")
+    L.append(f"| every dump listed every item | {'yes' if w['every_dump_complete'] else 'no'} "
+             f"({w['dumps']} dumps) | yes | {verdict(w['every_dump_complete'])} |")
+    growth = w["rss_growth_kib"] / 1024
+    L.append(f"| RSS growth during dumps | {growth:.1f} MiB | < 16 MiB | {verdict(growth < 16)} |")
+    L.append("")
+    L.append("| round | dump | p99 µs | ops/s | dumps (lines, seconds) |")
+    L.append("|---|---|---|---|---|")
+    for r in w["rows"]:
+        dumps = ", ".join(f"{d['lines']:,} in {d['seconds']} s" for d in r["dumps"]) or "-"
+        L.append(f"| {r['round'] + 1} | {'yes' if r['dump'] else 'no'} | {r['p99_us']:,.0f} | "
+                 f"{r['ops_per_sec']:,.0f} | {dumps} |")
+    L.append("")
+    return L
+
+
 def store_microbench(args):
     """cargo bench --bench store; aggregate ops/s per thread count."""
     log("store micro-benchmark (criterion, no IO)")
@@ -1509,6 +1546,7 @@ def page(results):
 
     L.extend(mixed_page(results))
     L.extend(snapshot_page(results))
+    L.extend(metadump_page(results))
 
     st = results.get("store", {})
     L.append("## Store micro-benchmark (no IO)\n")
@@ -1590,6 +1628,10 @@ def main():
     p.add_argument("--only", default="",
                    help="comma-separated workload names (for trying out); `fit` runs the five "
                         "fit_* workloads, `mixed` every mixed-size workload (issue #13)")
+    p.add_argument("--metadump-items", type=int, default=2_000_000,
+                   help="items of the metadump_2m workload (issue #16)")
+    p.add_argument("--metadump-seconds", type=int, default=15,
+                   help="seconds of each metadump_2m window")
     p.add_argument("--snapshot-items", type=int, default=SNAPSHOT_ITEMS,
                    help="items of the snapshot workload (100-byte values; default 1 GiB of them)")
     p.add_argument("--merge", action="store_true",
@@ -1667,6 +1709,12 @@ def main():
         results["workloads"].append(size_shift_workload(a))
     if not only or "snapshot" in only:
         w = snapshot_workload(a)
+        w["run"] = {"date": results["machine"]["date"], "loadavg": results["machine"]["loadavg"],
+                    "cmd": " ".join(["benches/run.py"] + sys.argv[1:])}
+        results["workloads"].append(w)
+    if not only or "metadump_2m" in only:
+        import dump_under_load  # beside this file; imports from it
+        w = dump_under_load.run(a.metadump_items, a.rounds, a.metadump_seconds, log=log)
         w["run"] = {"date": results["machine"]["date"], "loadavg": results["machine"]["loadavg"],
                     "cmd": " ".join(["benches/run.py"] + sys.argv[1:])}
         results["workloads"].append(w)

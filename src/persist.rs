@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::store::{Cache, ItemCopy, ItemRef, StoreError, MAX_KEY};
+use crate::store::{Cache, ItemCopy, ItemRef, Pace, StoreError, MAX_KEY};
 
 const MAGIC: &[u8; 8] = b"FERROSNP";
 /// The format this build writes and the newest it reads.
@@ -231,10 +231,16 @@ fn write_section(w: &mut impl Write, tag: u32, count: u32, payload: &[u8]) -> io
 /// and rename). `hash_power` is kept for `stats` after the restart.
 /// [`State::Online`] walks while the server serves (see
 /// [`Cache::for_each_item`]).
-pub fn write(cache: &Cache, path: &Path, hash_power: u32, state: State) -> io::Result<Report> {
+pub fn write(
+    cache: &Cache,
+    path: &Path,
+    hash_power: u32,
+    state: State,
+    pace: Option<&mut dyn Pace>,
+) -> io::Result<Report> {
     let started = Instant::now();
     let tmp = temp_path(path);
-    let result = write_to(cache, &tmp, hash_power, state).and_then(|report| {
+    let result = write_to(cache, &tmp, hash_power, state, pace).and_then(|report| {
         std::fs::rename(&tmp, path)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
@@ -256,7 +262,13 @@ pub fn write(cache: &Cache, path: &Path, hash_power: u32, state: State) -> io::R
     }
 }
 
-fn write_to(cache: &Cache, tmp: &Path, hash_power: u32, state: State) -> io::Result<Report> {
+fn write_to(
+    cache: &Cache,
+    tmp: &Path,
+    hash_power: u32,
+    state: State,
+    pace: Option<&mut dyn Pace>,
+) -> io::Result<Report> {
     let file = File::create(tmp)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let clock = cache.clock();
@@ -268,7 +280,8 @@ fn write_to(cache: &Cache, tmp: &Path, hash_power: u32, state: State) -> io::Res
     let mut count = 0u32;
     let mut failed: Option<io::Error> = None;
     let mut item = ItemCopy::default();
-    cache.for_each_item(&mut item, state == State::Online, |it| {
+    debug_assert_eq!(pace.is_some(), state == State::Online);
+    cache.for_each_item(&mut item, pace, |it| {
         encode(&mut buf, it, epoch);
         count += 1;
         report.items += 1;
@@ -682,9 +695,16 @@ impl Status {
         std::mem::take(&mut *wanted)
     }
 
-    /// An online snapshot to `path` while serving; logs the outcome.
-    pub fn save_online(&self, cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> {
-        let result = write(cache, path, hash_power, State::Online);
+    /// An online snapshot to `path` while serving, sharing the machine as
+    /// `pace` says; logs the outcome.
+    pub fn save_online(
+        &self,
+        cache: &Cache,
+        path: &Path,
+        hash_power: u32,
+        pace: &mut dyn Pace,
+    ) -> io::Result<Report> {
+        let result = write(cache, path, hash_power, State::Online, Some(pace));
         let shown = path.display();
         match &result {
             Ok(r) => log::info!(
@@ -707,7 +727,7 @@ impl Status {
     pub fn save_at_stop(&self, cache: &Cache, path: &Path, hash_power: u32) -> io::Result<Report> {
         let shown = path.display();
         log::warn!("warm restart: saving the cache to {shown}");
-        let result = write(cache, path, hash_power, State::Exact);
+        let result = write(cache, path, hash_power, State::Exact, None);
         match &result {
             Ok(r) => log::warn!(
                 "warm restart: saved {} items ({} bytes) to {shown} in {} ms",

@@ -21,6 +21,10 @@ macro_rules! counters {
             pub latency: Latency,
             /// This thread's hot-key sampler (`-o hot_keys`; `None`: off).
             pub hot: Option<crate::hotkeys::Sampler>,
+            /// When the worker last found requests to serve ([`micros`]):
+            /// background work takes only its share while some worker
+            /// has been busy lately.
+            pub busy_at: AtomicU64,
         }
 
         /// Counters summed over threads.
@@ -116,6 +120,17 @@ impl Stats {
         });
         threads.push(t.clone());
         t
+    }
+
+    /// Whether some worker found requests to serve within the last
+    /// `window` (see [`ThreadStats::busy_at`]).
+    pub fn busy_within(&self, window: std::time::Duration) -> bool {
+        let now = micros();
+        let window = window.as_micros() as u64;
+        self.threads.lock().iter().any(|s| {
+            let at = s.busy_at.load(Ordering::Relaxed);
+            at != 0 && now.saturating_sub(at) < window
+        })
     }
 
     pub fn totals(&self) -> Totals {
@@ -225,4 +240,15 @@ impl Stats {
     pub fn latencies(&self) -> Vec<Arc<ThreadStats>> {
         self.threads.lock().clone()
     }
+}
+
+/// Microseconds since the first call (at least 1): a clock whose readings
+/// threads can share through an atomic.
+pub fn micros() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+        + 1
 }

@@ -511,6 +511,24 @@ fn wait_saved(c: &mut Conn, items: u64) {
     }
 }
 
+/// Linux's `SCHED_IDLE`.
+const SCHED_IDLE: u32 = 5;
+
+/// The scheduling policy of the process's thread named `name`.
+fn thread_policy(pid: u32, name: &str) -> Option<u32> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let task = task.ok()?.path();
+        let comm = std::fs::read_to_string(task.join("comm")).ok()?;
+        if comm.trim_end() != name {
+            continue;
+        }
+        let sched = std::fs::read_to_string(task.join("sched")).ok()?;
+        let line = sched.lines().find(|l| l.starts_with("policy"))?;
+        return line.split(':').nth(1)?.trim().parse().ok();
+    }
+    None
+}
+
 /// `-o snapshot_path`: SIGUSR2 and `snapshot_interval` write a snapshot
 /// while serving; after a crash it is loaded only with
 /// `snapshot_load_unclean`.
@@ -532,6 +550,9 @@ fn online_snapshots_are_written_while_serving() {
         c.send(b"\r\n");
         c.expect(b"STORED\r\n");
     }
+    // The snapshot thread takes only CPU time the workers leave.
+    let pid = server.pid().unwrap();
+    assert_eq!(thread_policy(pid, "snapshot"), Some(SCHED_IDLE));
     server.signal(Signal::SIGUSR2);
     wait_saved(&mut c, 2000);
     c.assert_usable(); // still serving

@@ -12,10 +12,53 @@ fn cache(memory: usize) -> Cache {
     Cache::new(config, Arc::new(Clock::new()))
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferrocache-persist-{}", std::process::id()));
+/// A snapshot file's path in a scratch directory; the file (and its
+/// `.tmp`) go when the test is done with it, pass or fail.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(temp_path(&self.0));
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// `name`'s own directory, so that tests running at once do not remove
+/// one another's.
+fn tmp(name: &str) -> Scratch {
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("ferrocache-persist-{pid}-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    Scratch(dir.join(name))
+}
+
+/// An online walk's pace for tests: rest (let the writers run) at every
+/// chance the walk gives, or never.
+struct Rests(bool);
+
+impl Pace for Rests {
+    fn due(&mut self) -> bool {
+        self.0
+    }
+    fn rest(&mut self) {
+        std::thread::yield_now();
+    }
 }
 
 fn item(c: &Cache, key: &[u8]) -> Option<(Vec<u8>, u32, u64, u8)> {
@@ -36,7 +79,7 @@ fn saved(path: &Path) -> Cache {
         .unwrap();
     c.store(StoreMode::Set, b"empty", 0, 0, b"").unwrap();
     let _ = item(&c, b"flags"); // fetched
-    let report = write(&c, path, 16, State::Exact).unwrap();
+    let report = write(&c, path, 16, State::Exact, None).unwrap();
     assert_eq!(report.items, 5);
     c
 }
@@ -140,7 +183,7 @@ fn a_smaller_cache_keeps_the_newest_items() {
         big.store(StoreMode::Set, format!("k{k}").as_bytes(), 0, 0, &value)
             .unwrap();
     }
-    write(&big, &path, 16, State::Exact).unwrap();
+    write(&big, &path, 16, State::Exact, None).unwrap();
     let small = cache(8 << 20);
     let loaded = load(&small, &path, LoadOptions::default()).unwrap();
     assert_eq!(loaded.report.items, 40_000);
@@ -174,7 +217,8 @@ fn an_online_snapshot_is_loaded_only_when_asked() {
             }
         })
     };
-    let report = write(&c, &path, 16, State::Online).unwrap();
+    // The walk rests at every chance, letting the writer and the cleaner run.
+    let report = write(&c, &path, 16, State::Online, Some(&mut Rests(true))).unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert!(report.items >= 5000, "{}", report.items);
@@ -182,7 +226,9 @@ fn an_online_snapshot_is_loaded_only_when_asked() {
     assert!(matches!(err, LoadError::Online), "{err}");
     let after = cache(64 << 20);
     load(&after, &path, LoadOptions { unclean: true }).unwrap();
-    // The items nobody touched during the walk are all there.
+    // The items nobody touched during the walk are all there. (The file
+    // holds about what the cache held: the walk of the log written since
+    // takes only moved items, so loading it evicts none of them.)
     for k in 0..5000u32 {
         let got = item(&after, format!("k{k}").as_bytes()).expect("kept");
         assert_eq!((got.0.as_slice(), got.1), (&b"value"[..], k));
@@ -214,9 +260,15 @@ fn snapshot_throughput() {
         )
         .unwrap();
     }
-    let w = write(&c, &path, 16, State::Exact).unwrap();
-    let online = write(&c, &tmp("throughput.online"), 16, State::Online).unwrap();
-    let _ = std::fs::remove_file(tmp("throughput.online"));
+    let w = write(&c, &path, 16, State::Exact, None).unwrap();
+    let online = write(
+        &c,
+        &tmp("throughput.online"),
+        16,
+        State::Online,
+        Some(&mut Rests(false)),
+    )
+    .unwrap();
     drop(c);
     let after = cache(memory);
     let l = load(&after, &path, LoadOptions::default()).unwrap();
@@ -349,8 +401,11 @@ fn online_snapshots_under_cleaning_keep_untouched_items_and_read_no_garbage() {
         })
     };
     let path = tmp("online-cleaning");
-    for _ in 0..20 {
-        write(&c, &path, 16, State::Online).unwrap();
+    for round in 0..20 {
+        // Every other walk rests at every chance, letting the cleaner run
+        // in the middle of the segment it walks.
+        let mut pace = Rests(round % 2 == 1);
+        write(&c, &path, 16, State::Online, Some(&mut pace)).unwrap();
         let after = cache(64 << 20);
         load(&after, &path, LoadOptions { unclean: true }).unwrap();
         for k in 0..2000u32 {

@@ -32,20 +32,30 @@ pub const DUMP_CHUNK: usize = 8 * 1024;
 
 /// While its worker has other work, a dump takes at most one part in this
 /// many of the worker's time: after a chunk that took `t`, the next waits
-/// `(DUMP_SHARE - 1) * t`, unless the worker is otherwise idle.
+/// `(DUMP_SHARE - 1) * t`, unless the worker has been otherwise idle for
+/// [`DUMP_QUIET`].
 const DUMP_SHARE: u32 = 8;
 
+/// How long a worker must have had nothing else to do before a dump runs
+/// at full speed: a moment between two requests is not idle.
+const DUMP_QUIET: std::time::Duration = std::time::Duration::from_millis(10);
+
 thread_local! {
-    /// The worker's last turn of its event loop found nothing to do but
-    /// connections that yielded (see [`set_worker_idle`]).
-    static WORKER_IDLE: Cell<bool> = const { Cell::new(false) };
+    /// When the worker last found requests besides a dump's turn
+    /// (`stats::micros`; see [`set_worker_busy`]).
+    static WORKER_BUSY_AT: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Called by the worker after each poll: whether it found no event and at
-/// most one connection waiting for another turn, so that a dump paced to
-/// its share may run at full speed.
-pub fn set_worker_idle(idle: bool) {
-    WORKER_IDLE.with(|w| w.set(idle));
+/// Called by the worker after a poll that found requests to serve besides
+/// connections that yielded, with the time.
+pub fn set_worker_busy(now: u64) {
+    WORKER_BUSY_AT.with(|w| w.set(now));
+}
+
+/// Whether the worker has had nothing but dumps to do for [`DUMP_QUIET`].
+fn worker_quiet() -> bool {
+    let at = WORKER_BUSY_AT.with(Cell::get);
+    crate::stats::micros().saturating_sub(at) >= DUMP_QUIET.as_micros() as u64
 }
 
 /// The one class id every item has (`stats slabs` shows one class).
@@ -317,7 +327,7 @@ impl<'a> Exec<'a> {
         let epoch = cache.clock().epoch_unix();
         let high = session.pause_above.map(|h| h.min(DUMP_CHUNK));
         if let Some(t) = cursor.not_before {
-            if !WORKER_IDLE.with(Cell::get) && Instant::now() < t {
+            if Instant::now() < t && !worker_quiet() {
                 return Flow::Pause; // the worker's other connections first
             }
         }

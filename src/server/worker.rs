@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,7 +80,14 @@ impl Worker {
             if self.shared.is_shutting_down() {
                 break;
             }
-            inspect::set_worker_idle(events.is_empty() && self.ready.len() <= 1);
+            // Busy: requests to serve besides a dump that yielded. A dump
+            // and an online snapshot take only their share while their
+            // worker (or any worker) has been busy lately.
+            if !events.is_empty() || self.ready.len() > 1 {
+                let now = crate::stats::micros();
+                inspect::set_worker_busy(now);
+                self.stats.busy_at.store(now, Ordering::Relaxed);
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER => {

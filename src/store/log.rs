@@ -53,6 +53,10 @@ pub const W_META: usize = 4;
 /// Status bits (byte 1 of the meta word).
 /// CLOCK reference bit: read since written or last moved.
 pub const REF: u8 = 1;
+/// Written by the cleaner moving a live record forward, not by a store (an
+/// online snapshot's walk of the log written since it began takes only
+/// these: the items that moved ahead of it).
+pub const MOVED: u8 = 2;
 /// Read at least once since it was stored.
 pub const FETCHED: u8 = 4;
 /// Meta protocol: invalidated, served stale (`X`).
@@ -143,7 +147,7 @@ pub fn write_record(
     value: [&[u8]; 2],
 ) {
     let nbytes = value[0].len() + value[1].len();
-    let mut bits = bits & !(HAS_FLAGS | LONG);
+    let mut bits = bits & !(HAS_FLAGS | LONG | MOVED);
     if flags != 0 {
         bits |= HAS_FLAGS;
     }
@@ -717,6 +721,29 @@ impl Log {
         }
         let used = (self.segs[head as usize].state.load(Ordering::Acquire) & USED) as usize;
         Some((head, used.min(self.seg_bytes)))
+    }
+
+    /// The head and the bytes of it whose records are all written: read at
+    /// a moment when nobody writes into it (waiting for one), as a walker
+    /// that must not stop at a record still being written needs.
+    pub fn head_written(&self) -> Option<(u32, usize)> {
+        let mut spins = 0u32;
+        loop {
+            let head = self.head.load(Ordering::Acquire);
+            if head == NONE {
+                return None;
+            }
+            let state = self.segs[head as usize].state.load(Ordering::Acquire);
+            if state & WRITERS == 0 && self.head.load(Ordering::Acquire) == head {
+                return Some((head, ((state & USED) as usize).min(self.seg_bytes)));
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// Sealed segments, oldest first (for the expiry crawler).

@@ -41,7 +41,7 @@ pub use types::{
     DeltaOptions, DeltaOutcome, ItemInfo, ReadOptions, ReadState, SlabConfig, StoreError,
     StoreMode, StoreOptions, StoreOutcome, StoreStats,
 };
-pub use walk::{ItemCopy, ItemRef, Loader, MAX_KEY};
+pub use walk::{ItemCopy, ItemRef, Loader, Pace, MAX_KEY};
 pub use words::Bytes;
 
 #[cfg(test)]

@@ -477,9 +477,7 @@ impl Stripe {
                 std::sync::atomic::Ordering::Relaxed,
             );
         }
-        if clear_ref {
-            log::set_meta_bits(dst, 0, REF);
-        }
+        log::set_meta_bits(dst, log::MOVED, if clear_ref { REF } else { 0 });
         let len = r.len();
         let new = r.handle();
         if let Ok(mut e) = self.index.find_entry(hash, |&x| x == h) {

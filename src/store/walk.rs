@@ -2,9 +2,11 @@
 //! snapshot of the cache (warm restart, `-e`) needs from the store. The
 //! file format and its I/O are not here (`crate::persist`).
 
-use super::cache::Cache;
+use parking_lot::MutexGuard;
+
+use super::cache::{Cache, CleanState};
 use super::log::Handle;
-use super::log::{self, BINARY_KEY, FETCHED, HDR, REF, STALE, WON};
+use super::log::{self, BINARY_KEY, FETCHED, HDR, MOVED, REF, STALE, WON};
 use super::stripe::{StripeGuard, Value};
 use super::types::StoreError;
 
@@ -46,6 +48,29 @@ pub struct ItemRef<'a> {
     pub bits: u8,
 }
 
+/// Items (or records) an online walk visits between two questions to its
+/// [`Pace`].
+const PACE_EVERY: usize = 32;
+
+/// How an online walk ([`Cache::for_each_item`]) shares the machine with
+/// the requests served beside it. The walk asks [`Pace::due`] every few
+/// dozen items; when it answers yes, the walk lets go of every lock it
+/// holds and calls [`Pace::rest`].
+pub trait Pace {
+    /// Whether the walk has had its share for now.
+    fn due(&mut self) -> bool;
+    /// Rest: called with no lock of the cache held.
+    fn rest(&mut self);
+}
+
+/// The segment a walk of the log is in, with what it needs to rest.
+struct SegmentWalk<'w, 'p, 'g> {
+    seg: u32,
+    generation: u32,
+    held: &'w mut Option<MutexGuard<'g, CleanState>>,
+    pace: &'w mut Option<&'p mut dyn Pace>,
+}
+
 impl Cache {
     /// Copy every live item into `item` in turn and call `f`, oldest written
     /// first; `f` returns false to stop. Returns the number of items visited.
@@ -61,26 +86,34 @@ impl Cache {
     /// item until the walk ends.
     ///
     /// The cleaner's lock keeps records from moving under the walk:
-    /// - `online == false` (a stopped server): held for the whole walk, and
+    /// - without `pace` (a stopped server): held for the whole walk, and
     ///   the result is exact;
-    /// - `online == true` (while serving): held while the handles are
-    ///   collected, then for one segment at a time, so a writer waits at
-    ///   most that long. A segment the cleaner emptied since the collection
-    ///   is skipped: its live items were moved forward, into the head or
-    ///   segments opened since, which are walked after (as a walk of the
-    ///   log, checking each record against the index), so an item the
-    ///   cleaner moves is still seen (perhaps twice). The snapshot is of
-    ///   the collection's moment, plus some of what was stored after it: an
-    ///   item stored during the walk may or may not be in it, and one
-    ///   deleted or replaced during the walk is (a replaced one also with
-    ///   its new value, later in the walk).
+    /// - with `pace` (while serving): held while the handles are collected,
+    ///   then for one segment at a time, and let go whenever the walk rests
+    ///   (see [`Pace`]), so a writer waits at most a few dozen items. A
+    ///   segment the cleaner emptied since the collection (or while the
+    ///   walk rested in it) is skipped: its live items were moved forward,
+    ///   into the head or segments opened since, which are walked after
+    ///   (as a walk of the log, taking the records the cleaner moved there
+    ///   that the index still links), so an item the cleaner moves is still
+    ///   seen (perhaps twice). The snapshot is of the moment the walk
+    ///   began: every item linked for the whole walk is in it once or
+    ///   twice, with its value; an item deleted or replaced during the walk
+    ///   is in it as it was; an item stored during the walk is in it only
+    ///   if its stripe was collected after the store. So the file holds
+    ///   about what the cache held, however many writes the walk sees.
     pub fn for_each_item(
         &self,
         item: &mut ItemCopy,
-        online: bool,
+        mut pace: Option<&mut dyn Pace>,
         mut f: impl FnMut(&ItemCopy) -> bool,
     ) -> u64 {
-        let cleaner = self.clean.lock.lock();
+        let online = pace.is_some();
+        let mut cleaner = Some(self.clean.lock.lock());
+        // The head is read before the sealed segments: a head that a
+        // writer seals meanwhile is then among them, rather than in
+        // neither (its stored items would be in no walk).
+        let head = self.log.head_extent();
         // (segment, its generation, bytes its collected records cover),
         // in walk order: sealed ones oldest first, then the head.
         let mut plan: Vec<(u32, u32, usize)> = self
@@ -89,31 +122,35 @@ impl Cache {
             .into_iter()
             .map(|seg| (seg, self.log.generation(seg), self.log.settle(seg)))
             .collect();
-        if let Some((seg, end)) = self.log.head_extent() {
-            plan.push((seg, self.log.generation(seg), end));
+        if let Some((seg, end)) = head {
+            if !plan.iter().any(|&(s, ..)| s == seg) {
+                plan.push((seg, self.log.generation(seg), end));
+            }
         }
-        let mut found = self.collect_linked();
+        let mut found = self.collect_linked(&mut cleaner, &mut pace);
         // Online, writers may clean again; the walk takes the lock back
         // for each segment.
-        let mut cleaner = if online {
-            drop(cleaner);
-            None
-        } else {
-            Some(cleaner)
-        };
+        if online {
+            cleaner = None;
+        }
         let mut n = 0;
         // Segment -> (generation, bytes walked), for the walk of the log
         // that follows an online one.
         let mut walked = std::collections::HashMap::new();
         for (seg, generation, end) in plan {
-            let _segment = online.then(|| self.clean.lock.lock());
+            let mut segment = online.then(|| self.clean.lock.lock());
             if self.log.generation(seg) != generation {
                 continue; // emptied since: its live items moved ahead
             }
             walked.insert(seg, (generation, end));
             let here = &mut found[seg as usize];
             here.sort_unstable();
-            for &e in here.iter() {
+            for (k, &e) in here.iter().enumerate() {
+                if k % PACE_EVERY == PACE_EVERY - 1
+                    && !self.rest_if_due(&mut pace, &mut segment, seg, generation)
+                {
+                    break; // emptied while resting: the rest moved ahead
+                }
                 let word = (e >> 32) as usize;
                 if word * 4 >= end {
                     continue; // in the head, written after `end` was read
@@ -132,39 +169,80 @@ impl Cache {
         if cleaner.take().is_some() {
             return n;
         }
-        self.walk_since(walked, item, &mut n, &mut f);
+        self.walk_since(walked, item, &mut n, &mut pace, &mut f);
         n
+    }
+
+    /// Between two items of an online walk: if `pace` says so, let go of
+    /// the cleaner's lock (`held`, taken for segment `seg`), rest, and take
+    /// it back. False if `seg` was emptied meanwhile (its generation is no
+    /// longer `generation`): its live items have moved ahead, where the
+    /// walk of the log written since finds them.
+    fn rest_if_due<'c>(
+        &'c self,
+        pace: &mut Option<&mut dyn Pace>,
+        held: &mut Option<MutexGuard<'c, CleanState>>,
+        seg: u32,
+        generation: u32,
+    ) -> bool {
+        let Some(pace) = pace.as_deref_mut() else {
+            return true;
+        };
+        if !pace.due() {
+            return true;
+        }
+        drop(held.take());
+        pace.rest();
+        *held = Some(self.clean.lock.lock());
+        self.log.generation(seg) == generation
     }
 
     /// After an online walk of what was linked when it began: walk the log
     /// written since (the rest of the head it saw, and segments opened or
-    /// reused since), checking each record against the index. Bounded, as
-    /// writers may seal segments as fast as the walk goes.
+    /// reused since), checking each record against the index.
+    ///
+    /// A few passes over the sealed segments, resting as `pace` says, catch
+    /// up with the writers; then one last pass holds the cleaner's lock
+    /// throughout, so that nothing moves while it walks what those passes
+    /// left (the head, and what sealed since the last pass). An item that
+    /// the cleaner kept moving ahead of the passes is found there: every
+    /// item linked for the whole walk is in the snapshot.
     fn walk_since(
         &self,
         mut walked: std::collections::HashMap<u32, (u32, usize)>,
         item: &mut ItemCopy,
         n: &mut u64,
+        pace: &mut Option<&mut dyn Pace>,
         f: &mut impl FnMut(&ItemCopy) -> bool,
     ) {
-        let mut walk = |seg: u32, end: usize, n: &mut u64| {
+        let mut walk = |seg: u32,
+                        end: usize,
+                        n: &mut u64,
+                        held: &mut Option<_>,
+                        pace: &mut Option<&mut dyn Pace>| {
             let generation = self.log.generation(seg);
             let from = match walked.get(&seg) {
                 Some(&(g, done)) if g == generation => done,
                 _ => 0,
             };
             walked.insert(seg, (generation, end.max(from)));
-            from >= end || self.walk_segment(seg, from, end, &mut *item, n, &mut *f)
+            let mut walk = SegmentWalk {
+                seg,
+                generation,
+                held,
+                pace,
+            };
+            from >= end || self.walk_segment(&mut walk, from, end, &mut *item, n, &mut *f)
         };
         for _ in 0..4 {
             let before = *n;
             for seg in self.log.sealed() {
-                let _cleaner = self.clean.lock.lock();
+                let mut cleaner = Some(self.clean.lock.lock());
                 if !self.log.sealed().contains(&seg) {
                     continue; // emptied meanwhile: its items moved ahead
                 }
                 let end = self.log.settle(seg);
-                if !walk(seg, end, n) {
+                if !walk(seg, end, n, &mut cleaner, pace) {
                     return;
                 }
             }
@@ -172,9 +250,21 @@ impl Cache {
                 break;
             }
         }
-        let _cleaner = self.clean.lock.lock();
-        if let Some((seg, end)) = self.log.head_extent() {
-            walk(seg, end, n);
+        let mut cleaner = Some(self.clean.lock.lock());
+        // Nothing moves from here on, so every item linked for the whole
+        // walk is in a record written before now: in a sealed segment, or
+        // in the head up to where its records are all written. The head is
+        // read first: one that a writer seals meanwhile is then among the
+        // sealed segments, rather than in neither list.
+        let head = self.log.head_written();
+        for seg in self.log.sealed() {
+            let end = self.log.settle(seg);
+            if !walk(seg, end, n, &mut cleaner, &mut None) {
+                return;
+            }
+        }
+        if let Some((seg, end)) = head {
+            walk(seg, end, n, &mut cleaner, &mut None);
         }
     }
 
@@ -183,10 +273,31 @@ impl Cache {
     /// index (a count first would not match a second scan while writers
     /// link). Called with the cleaner's lock held, so no segment is emptied
     /// while the indexes are read.
-    fn collect_linked(&self) -> Vec<Vec<u64>> {
+    ///
+    /// Online (with `pace`), the lock may be let go between two stripes to
+    /// rest: a segment emptied meanwhile has a new generation, so the walk
+    /// skips what was collected of it, and finds its moved items in the
+    /// log written since.
+    fn collect_linked<'c>(
+        &'c self,
+        held: &mut Option<MutexGuard<'c, CleanState>>,
+        pace: &mut Option<&mut dyn Pace>,
+    ) -> Vec<Vec<u64>> {
         let mut found = vec![Vec::new(); self.log.segment_count()];
+        // One stripe's handles, copied out under its lock and bucketed
+        // after: the lock is held for the copy alone.
+        let mut handles: Vec<Handle> = Vec::new();
         for i in 0..self.stripe_count() {
-            for h in self.lock(i).handles() {
+            if let Some(p) = pace.as_deref_mut() {
+                if p.due() {
+                    drop(held.take());
+                    p.rest();
+                    *held = Some(self.clean.lock.lock());
+                }
+            }
+            handles.clear();
+            handles.extend(self.lock(i).handles());
+            for &h in &handles {
                 let (seg, word) = self.log.split(h);
                 found[seg as usize].push((word as u64) << 32 | i as u64);
             }
@@ -226,18 +337,27 @@ impl Cache {
 
     /// The live records of one segment from byte `from` to `end`; false
     /// when `f` stops.
-    fn walk_segment(
-        &self,
-        seg: u32,
+    fn walk_segment<'c>(
+        &'c self,
+        walk: &mut SegmentWalk<'_, '_, 'c>,
         from: usize,
         end: usize,
         item: &mut ItemCopy,
         n: &mut u64,
         f: &mut impl FnMut(&ItemCopy) -> bool,
     ) -> bool {
-        for (h, hdr) in self.log.records_from(seg, from, end) {
+        let seg = walk.seg;
+        for (k, (h, hdr)) in self.log.records_from(seg, from, end).enumerate() {
+            if k % PACE_EVERY == PACE_EVERY - 1
+                && !self.rest_if_due(walk.pace, walk.held, seg, walk.generation)
+            {
+                return true; // emptied while resting: the rest moved ahead
+            }
             if hdr.nkey == 0 || hdr.nkey > MAX_KEY {
                 continue; // filler
+            }
+            if hdr.bits & MOVED == 0 {
+                continue; // stored since the walk began, not moved
             }
             let (i, hash) = self.home(h, &hdr);
             let s = self.lock(i);
