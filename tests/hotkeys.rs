@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -427,4 +428,83 @@ fn http_get_body(addr: SocketAddr) -> String {
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default()
+}
+
+/// `watch hotkeys` (ferrocache): one `type=hot_key` line when a key
+/// enters the list, with `stats hotkeys`' fields, and none again while it
+/// stays listed.
+#[test]
+fn watch_hotkeys_announces_each_key_entering_the_list_once() {
+    if common::is_memcached() {
+        return;
+    }
+    let server = TestServer::start(&["-o", "hot_keys=5,hot_keys_sample=1"]);
+    let mut w = server.conn();
+    w.roundtrip(b"watch hotkeys\r\n", b"OK\r\n");
+    let mut c = server.conn();
+    for _ in 0..300 {
+        c.roundtrip(b"get hot:read\r\n", b"END\r\n");
+    }
+    for _ in 0..100 {
+        c.roundtrip(b"set hot:write 0 0 1\r\nv\r\n", b"STORED\r\n");
+    }
+    // The maintenance thread merges the samples about once a second.
+    let mut seen = BTreeMap::new();
+    while seen.len() < 2 {
+        let (key, fields) = hot_key_line(&mut w);
+        assert!(seen.insert(key.clone(), fields).is_none(), "{key} twice");
+    }
+    // Keys are URI-encoded, as in every watch line.
+    let read = &seen["hot%3Aread"];
+    assert_eq!((read["writes"], read["miss_share"]), (0.0, 1.0), "{read:?}");
+    assert!(
+        read["reads"] > 0.0 && read["ops"] == read["reads"],
+        "{read:?}"
+    );
+    let write = &seen["hot%3Awrite"];
+    assert_eq!(
+        (write["reads"], write["miss_share"]),
+        (0.0, 0.0),
+        "{write:?}"
+    );
+    assert!(write["writes"] > 0.0, "{write:?}");
+    let ranks: BTreeSet<u64> = seen.values().map(|f| f["rank"] as u64).collect();
+    assert_eq!(ranks, BTreeSet::from([1, 2]));
+
+    // Both stay listed: the next line is the next key to enter.
+    for _ in 0..50 {
+        c.roundtrip(b"get hot:later\r\n", b"END\r\n");
+    }
+    let (key, fields) = hot_key_line(&mut w);
+    assert_eq!(key, "hot%3Alater", "{fields:?}");
+    assert_eq!(fields["rank"], 3.0, "{fields:?}");
+}
+
+/// The next `type=hot_key` line of a watcher: its key and numeric fields.
+fn hot_key_line(w: &mut common::Conn) -> (String, BTreeMap<String, f64>) {
+    let line = String::from_utf8(w.read_line()).unwrap();
+    let body = line.strip_suffix('\n').expect("a whole line");
+    let mut parts = body.split(' ');
+    assert!(parts.next().unwrap().starts_with("ts="), "{line:?}");
+    assert!(parts.next().unwrap().starts_with("gid="), "{line:?}");
+    assert_eq!(parts.next(), Some("type=hot_key"), "{line:?}");
+    let key = parts
+        .next()
+        .unwrap()
+        .strip_prefix("key=")
+        .unwrap()
+        .to_string();
+    let fields: BTreeMap<String, f64> = parts
+        .map(|f| {
+            let (name, value) = f.split_once('=').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["miss_share", "ops", "rank", "reads", "writes"],
+        "{line:?}"
+    );
+    (key, fields)
 }

@@ -33,7 +33,7 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
   metrics_listen=ADDR:PORT serve Prometheus metrics on http://ADDR:PORT/metrics
                            (ferrocache)
   hot_keys=off|N           track and list the N hottest keys in `stats hotkeys`
-                           (default: off; ferrocache)
+                           (default: 20; ferrocache)
   hot_keys_sample=N        sample one request in N for hot keys (default: 16;
                            ferrocache)
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,

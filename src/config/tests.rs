@@ -193,7 +193,7 @@ fn table_of_good_invocations() {
             c.extended.hot_keys == 50 && c.extended.hot_keys_sample == 4
         }),
         (&[], |c| {
-            c.extended.hot_keys == 0 && c.extended.hot_keys_sample == 16
+            c.extended.hot_keys == 20 && c.extended.hot_keys_sample == 16
         }),
         (&["-o", "hashpower=20,idle_timeout=5"], |c| {
             c.extended.hashpower == Some(20) && c.extended.idle_timeout == 5

@@ -111,12 +111,14 @@ pub mod watch {
     pub const PROXYEVENTS: u32 = 128;
     pub const PROXYUSER: u32 = 256;
     pub const DELETIONS: u32 = 512;
+    /// ferrocache: a key entering the hot-key list (`-o hot_keys`).
+    pub const HOTKEYS: u32 = 1024;
 }
 
 /// The kinds a `watch` asks for (`fetchers` when none is named); `None`
 /// when a word is not a kind memcached knows (`ERROR`). Kinds ferrocache
 /// has no events for (`rawcmds`, `sysevents`, the proxy's) are accepted
-/// and stay silent.
+/// and stay silent; `hotkeys` is ferrocache's own.
 pub fn watch_kinds(rest: &[u8]) -> Option<u32> {
     let mut kinds = 0;
     for t in tokens(rest) {
@@ -131,6 +133,7 @@ pub fn watch_kinds(rest: &[u8]) -> Option<u32> {
             b"proxyevents" => watch::PROXYEVENTS,
             b"proxyuser" => watch::PROXYUSER,
             b"deletions" => watch::DELETIONS,
+            b"hotkeys" => watch::HOTKEYS,
             _ => return None,
         };
     }

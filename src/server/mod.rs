@@ -532,6 +532,8 @@ fn maintain(shared: &Shared) {
     let clock = shared.cache.clock();
     let mut ticks = 0u64;
     let mut merged = std::time::Instant::now();
+    // The hot keys `watch hotkeys` was last told of.
+    let mut listed = std::collections::HashSet::new();
     while !shared.is_shutting_down() {
         std::thread::sleep(Duration::from_millis(100));
         clock.tick();
@@ -542,6 +544,7 @@ fn maintain(shared: &Shared) {
                 let secs = merged.elapsed().as_secs_f64();
                 merged = std::time::Instant::now();
                 merge_hot_keys(shared, hot, secs);
+                watch::hot_keys_entered(shared, || hot.lock().hottest(), &mut listed);
             }
             // The crawler's share of it runs only while `lru_crawler` is
             // enabled (memcached's `no_modern` and `lru_crawler disable`).

@@ -2,6 +2,7 @@
 //! `watch [fetchers] [mutations] [evictions] [connevents] [deletions]`
 //! answers `OK` and from then on receives one line per event of those
 //! kinds, in memcached's format (`ts=<s>.<us> gid=<n> type=... key=...`).
+//! ferrocache adds `hotkeys`: a line when a key enters the hot-key list.
 //!
 //! Each watcher has a bounded buffer: an event that does not fit is
 //! counted, and a `skipped=N` line goes out before the next one that does,
@@ -199,6 +200,41 @@ pub fn emit(shared: &Shared, kind: u32, body: impl Fn(&mut Vec<u8>)) {
 /// memcached's `uriencode` of a key into a log line.
 pub fn push_key(line: &mut Vec<u8>, key: &[u8]) {
     super::inspect::uri_encode(key, line);
+}
+
+/// `watch hotkeys` (ferrocache): after each merge of the hot-key samples,
+/// one `type=hot_key` line per key that entered the list (`stats hotkeys`'
+/// fields: rank, estimated ops/s, reads/s and writes/s, share of reads
+/// that missed). `listed` is the list as last announced; a new watcher
+/// first sees the whole list (nothing is announced while nobody watches).
+pub fn hot_keys_entered(
+    shared: &Shared,
+    hottest: impl FnOnce() -> Vec<crate::hotkeys::HotKey>,
+    listed: &mut std::collections::HashSet<Vec<u8>>,
+) {
+    if !shared.watchers.wants(kinds::HOTKEYS) {
+        listed.clear();
+        return;
+    }
+    let list = hottest();
+    for (i, k) in list.iter().enumerate() {
+        if listed.contains(&k.key) {
+            continue;
+        }
+        emit(shared, kinds::HOTKEYS, |l| {
+            let mut n = itoa::Buffer::new();
+            l.extend_from_slice(b"type=hot_key key=");
+            push_key(l, &k.key);
+            l.extend_from_slice(b" rank=");
+            l.extend_from_slice(n.format(i + 1).as_bytes());
+            let rates = format!(
+                " ops={:.1} reads={:.1} writes={:.1} miss_share={:.3}",
+                k.ops, k.reads, k.writes, k.miss_share
+            );
+            l.extend_from_slice(rates.as_bytes());
+        });
+    }
+    *listed = list.into_iter().map(|k| k.key).collect();
 }
 
 /// `type=conn_new` / `type=conn_close` for the connection at `addr`
