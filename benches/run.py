@@ -375,7 +375,9 @@ def throughput_workload_on(name, title, gen_args, args, use_perf, certs, servers
                 failed[s.name] = err
                 log(f"  {s.name}: prefill failed: {err}")
         for rnd in range(args.rounds):
-            for s in servers:
+            # A B, B A, A B, ...: a machine whose speed drifts during a
+            # round favours neither server.
+            for s in (servers if rnd % 2 == 0 else servers[::-1]):
                 if s.name in failed:
                     continue
                 r = measured_window(s, gen_args, use_perf)
@@ -422,8 +424,8 @@ def throughput_workload_on(name, title, gen_args, args, use_perf, certs, servers
 
 def hotkeys_workload(name, title, gen_args, args, use_perf):
     """Issue #18's cost: ferrocache with hot-key tracking on and off,
-    alternated in the same rounds (A B A B), so the two are compared under
-    the same machine load."""
+    alternated in the same rounds (A B, B A, ...), so the two are compared
+    under the same machine load."""
     flags = server_flags(args.threads, args.mem)
     servers = [Server(name, FERRO, flags + ["-o", name]) for name in (HOT_ON, HOT_OFF)]
     return throughput_workload_on(name, title, gen_args, args, use_perf, None, servers=servers,
@@ -1715,6 +1717,13 @@ def main():
     if not only or "metadump_2m" in only:
         import dump_under_load  # beside this file; imports from it
         w = dump_under_load.run(a.metadump_items, a.rounds, a.metadump_seconds, log=log)
+        w["title"] = (f"lru_crawler metadump all over {a.metadump_items:,} items under load "
+                      "(benches/dump_under_load.py)")
+        w["server_cmd"] = {"ferrocache": "taskset -c 0 ferrocache -p PORT -U 0 -l 127.0.0.1 -t 1 "
+                                         "-m MEM"}
+        w["gen_cmd"] = ("taskset -c 1 ferrocache-bench -s 127.0.0.1:PORT -t 1 -c 20 -p 1 --ratio 1:10 "
+                        f"-k {a.metadump_items} --key-size 32 --value-size 100 "
+                        f"-d {a.metadump_seconds}   # beside `lru_crawler metadump all` in a loop")
         w["run"] = {"date": results["machine"]["date"], "loadavg": results["machine"]["loadavg"],
                     "cmd": " ".join(["benches/run.py"] + sys.argv[1:])}
         results["workloads"].append(w)
