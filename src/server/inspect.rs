@@ -31,10 +31,10 @@ use crate::store::{DumpEntry, DumpItem, DUMP_BATCH};
 pub const DUMP_CHUNK: usize = 8 * 1024;
 
 /// While its worker has other work, a dump takes at most one part in this
-/// many of the worker's time (as timed: sending a chunk, which the kernel
-/// does on the worker's core, is not, so the true share is larger): after a chunk that took `t`, the next waits
+/// many of the worker's time: after a chunk that took `t`, the next waits
 /// `(DUMP_SHARE - 1) * t`, unless the worker has been otherwise idle for
-/// [`DUMP_QUIET`].
+/// [`DUMP_QUIET`]. Sending a chunk, which the kernel does on the worker's
+/// core, is not timed, so the true share is larger.
 const DUMP_SHARE: u32 = 16;
 
 /// How long a worker must have had nothing else to do before a dump runs
