@@ -1,10 +1,19 @@
-//! The hot-key hook's cost per request (issue #18), with no network and no
-//! store: the countdown alone, and the countdown plus the 1-in-16 sample
-//! into the worker's sketch, over `make bench`'s 32-byte keys (100 000 of
-//! them, uniform: the sketch's worst case, every sample a new key).
+//! The hot-key tracker's cost (issue #18), with no network and no store,
+//! over `make bench`'s 32-byte keys (100 000 of them, uniform: the
+//! sketch's worst case, nearly every sample a new key):
+//! - `off`: the request path's hook with tracking off (one `Option` test);
+//! - `countdown`: the hook of a request that is not sampled;
+//! - `sample`: a sampled request (its key appended to the worker's
+//!   buffer), per sample;
+//! - `merge`: the maintenance thread's share of a sample (draining the
+//!   buffer and counting it in the Space-Saving sketch), per sample.
+//!
+//! A worker takes about `SAMPLES_PER_SEC` samples a second whatever its
+//! rate, so `SAMPLES_PER_SEC × (sample + merge)` is the tracker's CPU per
+//! second per busy worker.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ferrocache::hotkeys::{Op, Sampler, DEFAULT_SAMPLE, SKETCH_CAPACITY};
+use ferrocache::hotkeys::{Every, Op, Sampler, Tracker};
 use std::hint::black_box;
 
 const BATCH: usize = 4096;
@@ -39,8 +48,9 @@ fn bench_hook(c: &mut Criterion) {
             }
         })
     });
-    let on = Some(Sampler::new(DEFAULT_SAMPLE, SKETCH_CAPACITY, 1));
-    g.bench_function("on_1_in_16", |b| {
+    // A gap longer than the run: every request only counts down.
+    let on = Some(Sampler::new(Every::Fixed(1_000_000), 1));
+    g.bench_function("countdown", |b| {
         b.iter(|| {
             for k in &keys {
                 if let Some(s) = black_box(&on) {
@@ -50,6 +60,32 @@ fn bench_hook(c: &mut Criterion) {
                 }
             }
         })
+    });
+    // Every request sampled; the buffer is swapped out after each batch,
+    // as the maintenance thread does once a second.
+    let every = Sampler::new(Every::Fixed(1), 1);
+    let mut drained = Vec::new();
+    g.bench_function("sample", |b| {
+        b.iter(|| {
+            for k in &keys {
+                if every.due() {
+                    every.record(k, Op::Read { miss: false });
+                }
+            }
+            every.drain(1.0, &mut drained);
+        })
+    });
+    let mut tracker = Tracker::new(20);
+    g.bench_function("merge", |b| {
+        b.iter_batched(
+            || {
+                for k in &keys {
+                    every.record(k, Op::Read { miss: false });
+                }
+            },
+            |()| tracker.merge(1.0, [&every]),
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.finish();
 }

@@ -4,27 +4,36 @@
 //! - [`Sampler`]: one per worker thread. The request path only checks and
 //!   decrements the worker's own countdown; one request in `every` (on
 //!   average; the gap is random so a periodic key sequence cannot alias
-//!   with it) is offered to the worker's own [`SpaceSaving`] sketch, under
-//!   a lock only that worker and, once a second, the maintenance thread
-//!   take.
+//!   with it) has its key appended to the worker's own buffer, under a
+//!   lock only that worker and, once a second, the maintenance thread
+//!   take. By default `every` adapts: each second it is set so that the
+//!   worker takes about [`SAMPLES_PER_SEC`] samples, whatever its request
+//!   rate, so the tracker's cost per request falls as the rate rises. Each
+//!   sample carries the gap it stands for as its weight, so the rates stay
+//!   unbiased while `every` changes.
 //! - [`SpaceSaving`]: the heavy hitters of a stream in bounded memory
 //!   (Metwally, Agrawal, El Abbadi 2005): `capacity` counters; a new key
 //!   takes over the smallest counter. While a second's samples fit in
 //!   `capacity` every count is exact.
-//! - [`Tracker`]: the maintenance thread drains every sampler once a second
-//!   into a sliding window of [`WINDOW_SECS`] one-second buckets per key,
-//!   so a rate is "samples in the last seconds × `every` / seconds" and a
-//!   key that stops being requested leaves the list when the window has
-//!   passed over its last request.
+//! - [`Tracker`]: the maintenance thread drains every sampler once a
+//!   second, counts the samples in one sketch (its counters warm in that
+//!   thread's cache: counting them on the request path, between requests
+//!   that sweep the store through the caches, cost ten times as much), and
+//!   keeps the counts in a sliding window of [`WINDOW_SECS`] one-second
+//!   buckets per key, so a rate is "the samples' weights in the last
+//!   seconds / seconds" and a key that stops being requested leaves the
+//!   list when the window has passed over its last request.
 //!
-//! Estimates: a key's rate is a sample count scaled by `every`, so its
-//! relative standard error is about `1/sqrt(rate × window / every)` (a key
-//! at 1 000 ops/s, sampled 1 in 16 over 10 s: 4 %). Counts are exact-since-
-//! entry in the sketch, so a key the sketch evicted within a second is
-//! underestimated, never overestimated.
+//! Estimates: a key's rate is the sum of its samples' weights over the
+//! window, so its relative standard error is about `1/sqrt(samples)`: a
+//! key with a share `s` of a busy worker's requests has about
+//! `s × SAMPLES_PER_SEC × WINDOW_SECS` samples (1 %: 819, ±3.5 %), and at
+//! low rates, where `every` falls to 1, every request is counted. Counts
+//! are exact-since-entry in the sketch, so a key the sketch evicted within
+//! a second is underestimated, never overestimated.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use hashbrown::HashTable;
 use parking_lot::Mutex;
@@ -33,10 +42,15 @@ use parking_lot::Mutex;
 pub const DEFAULT_TOP: usize = 20;
 /// Most keys `-o hot_keys=N` may list.
 pub const MAX_TOP: usize = 1000;
-/// One request in this many is sampled by default.
-pub const DEFAULT_SAMPLE: u32 = 16;
-/// Counters in each worker's sketch.
-pub const SKETCH_CAPACITY: usize = 1024;
+/// Samples each worker aims to take per second while `-o hot_keys_sample`
+/// is `auto` (the default). A sample costs about 140 ns in all (`cargo
+/// bench --bench hotkeys`: appending it, then counting it in the
+/// maintenance thread), so this is about 0.1 % of a core per busy worker.
+pub const SAMPLES_PER_SEC: u32 = 8192;
+/// The largest gap between samples.
+pub const MAX_EVERY: u32 = 1 << 20;
+/// Counters in the sketch that counts each second's samples.
+pub const SKETCH_CAPACITY: usize = 4096;
 /// Seconds the rates are taken over.
 pub const WINDOW_SECS: usize = 10;
 /// Longest key tracked (memcached's key limit; binary keys may be longer
@@ -50,24 +64,28 @@ pub enum Op {
     Write,
 }
 
-/// Requests counted for one key.
+/// Requests counted for one key: each sample adds its weight (the
+/// requests it stands for) to the estimates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub reads: u64,
     pub writes: u64,
     /// Reads that missed.
     pub misses: u64,
+    /// Samples behind the estimates.
+    pub samples: u64,
 }
 
 impl Counts {
-    fn count(&mut self, op: Op) {
+    fn count(&mut self, op: Op, weight: u64) {
         match op {
             Op::Read { miss } => {
-                self.reads += 1;
-                self.misses += u64::from(miss);
+                self.reads += weight;
+                self.misses += if miss { weight } else { 0 };
             }
-            Op::Write => self.writes += 1,
+            Op::Write => self.writes += weight,
         }
+        self.samples += 1;
     }
 
     pub fn total(&self) -> u64 {
@@ -95,12 +113,10 @@ struct Slot {
 /// kept in a min-heap by count so a new key replaces the smallest in
 /// O(log capacity).
 ///
-/// Laid out for the request path's cache, not for brevity: one sample in
-/// `-o hot_keys_sample` lands here between requests that sweep the store
-/// through L1 and L2, so the sketch is usually cold. The index holds only
-/// slot numbers (the key is compared in its slot); the heap holds each
-/// entry's count beside its slot number, so sifting reads one array, and
-/// heap positions live in their own small array.
+/// Laid out for the cache, not for brevity: the index holds only slot
+/// numbers (the key is compared in its slot); the heap holds each entry's
+/// count beside its slot number, so sifting reads one array, and heap
+/// positions live in their own small array.
 #[derive(Debug)]
 pub struct SpaceSaving {
     capacity: usize,
@@ -145,19 +161,19 @@ impl SpaceSaving {
         self.len == 0
     }
 
-    /// Count one request for `key`.
-    pub fn offer(&mut self, key: &[u8], op: Op) {
+    /// Count a sample of `weight` requests for `key`.
+    pub fn offer(&mut self, key: &[u8], op: Op, weight: u64) {
         let hash = self.hasher.hash_one(key);
         let slots = &self.slots;
         if let Some(&s) = self.index.find(hash, |&s| slots[s as usize].key == key) {
-            self.slots[s as usize].counts.count(op);
+            self.slots[s as usize].counts.count(op, weight);
             let pos = self.pos[s as usize] as usize;
-            self.heap[pos].0 += 1;
+            self.heap[pos].0 += weight;
             self.sift_down(pos);
             return;
         }
         let mut counts = Counts::default();
-        counts.count(op);
+        counts.count(op, weight);
         if self.len < self.capacity {
             let s = self.len;
             self.len += 1;
@@ -167,7 +183,7 @@ impl SpaceSaving {
             }
             self.take_over(s, key, hash, 0, counts);
             let pos = self.heap.len();
-            self.heap.push((1, s as u32));
+            self.heap.push((weight, s as u32));
             self.pos[s] = pos as u32;
             self.sift_up(pos);
             return;
@@ -179,7 +195,7 @@ impl SpaceSaving {
             e.remove();
         }
         self.take_over(s as usize, key, hash, min, counts);
-        self.heap[0].0 = min + 1;
+        self.heap[0].0 = min + weight;
         self.sift_down(0);
     }
 
@@ -264,40 +280,121 @@ impl SpaceSaving {
     }
 }
 
-/// A worker's sampler: its countdown and its sketch.
+/// How a [`Sampler`] picks its gap: adapted each second to
+/// [`SAMPLES_PER_SEC`] (`-o hot_keys_sample=auto`, the default) or fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Every {
+    Auto,
+    Fixed(u32),
+}
+
+impl std::fmt::Display for Every {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Every::Auto => f.write_str("auto"),
+            Every::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// A worker's sampler: its countdown, and behind a lock only it and (once
+/// a second) the maintenance thread take, its gap and the samples taken
+/// since the last drain.
 pub struct Sampler {
     /// Requests left before the next sample. Only the owning worker writes
     /// it (a relaxed load and store, no read-modify-write).
     countdown: AtomicU32,
-    rng: AtomicU64,
-    every: u32,
-    sketch: Mutex<SpaceSaving>,
+    mode: Every,
+    inner: Mutex<Inner>,
 }
+
+/// A sampler's state off the request path.
+#[derive(Debug)]
+struct Inner {
+    /// The samples since the last drain, appended as they come (see
+    /// [`Samples`]): the worker copies a key and goes on; the maintenance
+    /// thread, which counts them, finds the keys in one buffer.
+    buf: Vec<u8>,
+    rng: u64,
+    /// The mean gap the next one is drawn with.
+    every: u32,
+    /// The gap running now (the requests its sample will stand for, once
+    /// the countdown reaches it).
+    gap: u32,
+    /// The mean `gap` was drawn with: the sample's weight.
+    weight: u32,
+    /// Requests seen since the last drain (the gaps completed).
+    seen: u64,
+    /// Samples since the last drain.
+    taken: u32,
+    /// An `Auto` sampler halves its rate when `taken` or the buffer's
+    /// length reaches these before the next drain (a rate that jumped).
+    next_taken: u32,
+    next_bytes: usize,
+    /// Samples not kept because `buf` was full, since the start.
+    dropped: u64,
+}
+
+/// Bytes of samples each worker aims to buffer per second while
+/// `-o hot_keys_sample` is `auto`: with long keys the rate is set by this
+/// rather than by [`SAMPLES_PER_SEC`] (2048 samples a second of 250-byte
+/// keys).
+pub const BYTES_PER_SEC: usize = 512 << 10;
+/// Bytes of buffered samples past which a sample is dropped (counted in
+/// [`Sampler::dropped`]); an `Auto` sampler halves its rate long before.
+const BUF_MAX: usize = 4 * BYTES_PER_SEC;
+/// A buffered sample's header: what it did, the key's length, its weight.
+const SAMPLE_HEADER: usize = 6;
 
 impl std::fmt::Debug for Sampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sampler")
-            .field("every", &self.every)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
 
 impl Sampler {
-    /// Sample one request in `every` (at least 1) into a sketch of
-    /// `capacity` counters; `seed` varies the gaps between threads.
-    pub fn new(every: u32, capacity: usize, seed: u64) -> Sampler {
-        let s = Sampler {
-            countdown: AtomicU32::new(1),
-            rng: AtomicU64::new(seed | 1),
-            every: every.max(1),
-            sketch: Mutex::new(SpaceSaving::new(capacity)),
+    /// Sample as `mode` says; `seed` varies the gaps between threads. An
+    /// `Auto` sampler starts at one request in 16 and adapts at its first
+    /// drain.
+    pub fn new(mode: Every, seed: u64) -> Sampler {
+        let every = match mode {
+            Every::Auto => 16,
+            Every::Fixed(n) => n.clamp(1, MAX_EVERY),
         };
-        s.countdown.store(s.next_gap(), Relaxed);
-        s
+        let mut inner = Inner {
+            buf: Vec::new(),
+            rng: seed | 1,
+            every,
+            gap: 1,
+            weight: every,
+            seen: 0,
+            taken: 0,
+            next_taken: 2 * SAMPLES_PER_SEC,
+            next_bytes: 2 * BYTES_PER_SEC,
+            dropped: 0,
+        };
+        inner.draw();
+        Sampler {
+            countdown: AtomicU32::new(inner.gap),
+            mode,
+            inner: Mutex::new(inner),
+        }
     }
 
+    pub fn mode(&self) -> Every {
+        self.mode
+    }
+
+    /// The mean gap between samples now.
     pub fn every(&self) -> u32 {
-        self.every
+        self.inner.lock().every
+    }
+
+    /// Samples dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.inner.lock().dropped
     }
 
     /// The request path's whole cost: true when this request is sampled
@@ -313,50 +410,125 @@ impl Sampler {
         }
     }
 
-    /// Count a sampled request and draw the next gap.
+    /// Take a sampled request (standing for the gap that led to it) and
+    /// draw the next gap.
     #[cold]
     #[inline(never)]
     pub fn record(&self, key: &[u8], op: Op) {
-        self.countdown.store(self.next_gap(), Relaxed);
-        if key.is_empty() || key.len() > MAX_KEY {
-            return;
+        let mut inner = self.inner.lock();
+        let inner = &mut *inner;
+        inner.seen += u64::from(inner.gap);
+        if !key.is_empty() && key.len() <= MAX_KEY {
+            if inner.buf.len() + SAMPLE_HEADER + key.len() <= BUF_MAX {
+                let kind = match op {
+                    Op::Read { miss: false } => 0,
+                    Op::Read { miss: true } => 1,
+                    Op::Write => 2,
+                };
+                inner.buf.extend_from_slice(&[kind, key.len() as u8]);
+                inner.buf.extend_from_slice(&inner.weight.to_le_bytes());
+                inner.buf.extend_from_slice(key);
+            } else {
+                inner.dropped += 1;
+            }
         }
-        self.sketch.lock().offer(key, op);
+        inner.taken += 1;
+        // A rate that jumped between two drains: past two seconds' worth
+        // of samples (or bytes), halve the sampling, and again each time
+        // another second's worth is taken, instead of sampling at the old
+        // rate until the next drain.
+        if self.mode == Every::Auto
+            && (inner.taken >= inner.next_taken || inner.buf.len() >= inner.next_bytes)
+        {
+            inner.every = inner.every.saturating_mul(2).min(MAX_EVERY);
+            inner.next_taken = inner.taken + SAMPLES_PER_SEC;
+            inner.next_bytes = inner.buf.len() + BYTES_PER_SEC;
+        }
+        inner.draw();
+        self.countdown.store(inner.gap, Relaxed);
     }
 
-    /// A gap uniform in `1..=2*every-1` (mean `every`): xorshift64*.
-    fn next_gap(&self) -> u32 {
-        if self.every == 1 {
-            return 1;
+    /// The samples since the last drain, swapped into `into` (whose old
+    /// contents are dropped and whose buffer the sampler reuses): the
+    /// maintenance thread, about once a second, `secs` since the last. An
+    /// `Auto` sampler sets its gap from the requests it saw in that time.
+    pub fn drain(&self, secs: f64, into: &mut Vec<u8>) {
+        into.clear();
+        let mut inner = self.inner.lock();
+        if self.mode == Every::Auto {
+            let rate = inner.seen as f64 / secs.max(0.001);
+            // Samples a second within both budgets, at this second's mean
+            // sample size.
+            let per_sample = inner.buf.len() as f64 / f64::from(inner.taken.max(1));
+            let budget = f64::from(SAMPLES_PER_SEC).min(BYTES_PER_SEC as f64 / per_sample.max(1.0));
+            inner.every = ((rate / budget).ceil() as u32).clamp(1, MAX_EVERY);
         }
-        let mut x = self.rng.load(Relaxed);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.store(x, Relaxed);
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
-        1 + (r % (2 * u64::from(self.every) - 1)) as u32
-    }
-
-    /// The samples since the last drain (the maintenance thread, once a
-    /// second).
-    pub fn drain(&self) -> Vec<(Box<[u8]>, Counts)> {
-        let drained = self.sketch.lock().drain();
-        drained.into_iter().map(|(k, c, _, _)| (k, c)).collect()
+        inner.seen = 0;
+        inner.taken = 0;
+        inner.next_taken = 2 * SAMPLES_PER_SEC;
+        inner.next_bytes = 2 * BYTES_PER_SEC;
+        std::mem::swap(into, &mut inner.buf);
     }
 
     /// Bytes this sampler holds.
     pub fn memory(&self) -> usize {
-        std::mem::size_of::<Sampler>() + self.sketch.lock().memory()
+        std::mem::size_of::<Sampler>() + self.inner.lock().buf.capacity()
     }
 }
 
-/// One key's samples per second over the window.
+/// The samples of a drained buffer: key, what the request did, and the
+/// requests the sample stands for.
+pub struct Samples<'a>(&'a [u8]);
+
+impl<'a> Samples<'a> {
+    pub fn new(buf: &'a [u8]) -> Samples<'a> {
+        Samples(buf)
+    }
+}
+
+impl<'a> Iterator for Samples<'a> {
+    type Item = (&'a [u8], Op, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (head, rest) = self.0.split_at_checked(SAMPLE_HEADER)?;
+        let len = usize::from(head[1]);
+        let (key, rest) = rest.split_at_checked(len)?;
+        self.0 = rest;
+        let op = match head[0] {
+            0 => Op::Read { miss: false },
+            1 => Op::Read { miss: true },
+            _ => Op::Write,
+        };
+        let weight = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+        Some((key, op, u64::from(weight)))
+    }
+}
+
+impl Inner {
+    /// The next gap, uniform in `1..=2*every-1` (mean `every`): xorshift64*.
+    fn draw(&mut self) {
+        self.weight = self.every;
+        if self.every == 1 {
+            self.gap = 1;
+            return;
+        }
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
+        self.gap = 1 + (r % (2 * u64::from(self.every) - 1)) as u32;
+    }
+}
+
+/// One key's estimated requests (and samples) per second over the window.
 #[derive(Debug, Default, Clone)]
 struct Ring {
     reads: [u32; WINDOW_SECS],
     writes: [u32; WINDOW_SECS],
     misses: [u32; WINDOW_SECS],
+    samples: [u32; WINDOW_SECS],
 }
 
 impl Ring {
@@ -364,6 +536,7 @@ impl Ring {
         self.reads[i] = 0;
         self.writes[i] = 0;
         self.misses[i] = 0;
+        self.samples[i] = 0;
     }
 
     fn add(&mut self, i: usize, c: &Counts) {
@@ -371,6 +544,7 @@ impl Ring {
         self.reads[i] = self.reads[i].saturating_add(sat(c.reads));
         self.writes[i] = self.writes[i].saturating_add(sat(c.writes));
         self.misses[i] = self.misses[i].saturating_add(sat(c.misses));
+        self.samples[i] = self.samples[i].saturating_add(sat(c.samples));
     }
 
     fn sums(&self) -> Counts {
@@ -379,6 +553,7 @@ impl Ring {
             reads: sum(&self.reads),
             writes: sum(&self.writes),
             misses: sum(&self.misses),
+            samples: sum(&self.samples),
         }
     }
 }
@@ -406,7 +581,6 @@ pub struct Tracker {
     /// Keys kept: more than `top`, so a key near the bottom of the list is
     /// not forgotten each time a burst of cold keys passes through.
     capacity: usize,
-    every: u32,
     /// The bucket of the last second merged.
     now: usize,
     /// How long each bucket's second really lasted (the maintenance
@@ -414,20 +588,26 @@ pub struct Tracker {
     durations: [f64; WINDOW_SECS],
     keys: HashMap<Box<[u8]>, Ring, Hasher>,
     key_bytes: usize,
+    /// Counts a second's samples of every worker (reused).
+    sketch: SpaceSaving,
+    /// The workers' drained sample buffers (swapped with theirs, so both
+    /// keep their capacity).
+    drained: Vec<Vec<u8>>,
 }
 
 impl Tracker {
-    /// List `top` keys from samples taken one in `every`.
-    pub fn new(top: usize, every: u32) -> Tracker {
+    /// List `top` keys.
+    pub fn new(top: usize) -> Tracker {
         let top = top.clamp(1, MAX_TOP);
         Tracker {
             top,
             capacity: (top * 8).max(512),
-            every: every.max(1),
             now: 0,
             durations: [0.0; WINDOW_SECS],
             keys: HashMap::with_hasher(Hasher::new()),
             key_bytes: 0,
+            sketch: SpaceSaving::new(SKETCH_CAPACITY),
+            drained: Vec::new(),
         }
     }
 
@@ -435,9 +615,29 @@ impl Tracker {
         self.top
     }
 
-    /// About a second (`secs`) has passed: these are its samples (from
-    /// every worker).
-    pub fn merge(&mut self, secs: f64, samples: impl IntoIterator<Item = (Box<[u8]>, Counts)>) {
+    /// About a second (`secs`) has passed: drain every worker's sampler
+    /// and count the samples in one Space-Saving sketch (here, with its
+    /// counters warm in this thread's cache, not on the request path).
+    pub fn merge<'a>(&mut self, secs: f64, samplers: impl IntoIterator<Item = &'a Sampler>) {
+        let mut n = 0;
+        for sampler in samplers {
+            if n == self.drained.len() {
+                self.drained.push(Vec::new());
+            }
+            sampler.drain(secs, &mut self.drained[n]);
+            n += 1;
+        }
+        for buf in &self.drained[..n] {
+            for (key, op, weight) in Samples::new(buf) {
+                self.sketch.offer(key, op, weight);
+            }
+        }
+        let counted = self.sketch.drain();
+        self.merge_counts(secs, counted.into_iter().map(|(k, c, _, _)| (k, c)));
+    }
+
+    /// About a second (`secs`) has passed: these are its keys' counts.
+    fn merge_counts(&mut self, secs: f64, samples: impl IntoIterator<Item = (Box<[u8]>, Counts)>) {
         self.now = (self.now + 1) % WINDOW_SECS;
         let now = self.now;
         self.durations[now] = secs.max(0.001);
@@ -478,7 +678,7 @@ impl Tracker {
     /// The hottest keys, hottest first.
     pub fn hottest(&self) -> Vec<HotKey> {
         let secs: f64 = self.durations.iter().sum::<f64>().max(0.001);
-        let scale = f64::from(self.every) / secs;
+        let scale = 1.0 / secs;
         let mut list: Vec<(&Box<[u8]>, Counts)> =
             self.keys.iter().map(|(k, r)| (k, r.sums())).collect();
         list.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then_with(|| a.0.cmp(b.0)));
@@ -494,7 +694,7 @@ impl Tracker {
                 } else {
                     c.misses as f64 / c.reads as f64
                 },
-                samples: c.total(),
+                samples: c.samples,
             })
             .collect()
     }
@@ -507,7 +707,8 @@ impl Tracker {
     /// Bytes held (at capacity, plus the keys).
     pub fn memory(&self) -> usize {
         let per_key = std::mem::size_of::<Ring>() + std::mem::size_of::<Box<[u8]>>() + 8;
-        self.capacity * per_key + self.key_bytes
+        let drained: usize = self.drained.iter().map(Vec::capacity).sum();
+        self.capacity * per_key + self.key_bytes + self.sketch.memory() + drained
     }
 }
 
@@ -537,11 +738,11 @@ mod tests {
         let mut s = SpaceSaving::new(4);
         for (k, n) in [(b"a", 5), (b"b", 3), (b"c", 1)] {
             for _ in 0..n {
-                s.offer(k, R);
+                s.offer(k, R, 1);
             }
         }
-        s.offer(b"b", Op::Write);
-        s.offer(b"c", Op::Read { miss: true });
+        s.offer(b"b", Op::Write, 1);
+        s.offer(b"c", Op::Read { miss: true }, 1);
         let mut got = s.drain();
         got.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(got.len(), 3);
@@ -552,7 +753,8 @@ mod tests {
             Counts {
                 reads: 3,
                 writes: 1,
-                misses: 0
+                misses: 0,
+                samples: 4
             }
         );
         assert_eq!(
@@ -560,7 +762,8 @@ mod tests {
             Counts {
                 reads: 2,
                 writes: 0,
-                misses: 1
+                misses: 1,
+                samples: 2
             }
         );
         assert!(s.is_empty());
@@ -570,10 +773,10 @@ mod tests {
     fn a_new_key_takes_the_smallest_counter() {
         let mut s = SpaceSaving::new(2);
         for _ in 0..3 {
-            s.offer(b"big", R);
+            s.offer(b"big", R, 1);
         }
-        s.offer(b"x", R);
-        s.offer(b"y", R);
+        s.offer(b"x", R, 1);
+        s.offer(b"y", R, 1);
         let got = s.drain();
         let y = got.iter().find(|e| &*e.0 == b"y").unwrap();
         assert_eq!((y.2, y.3), (2, 1));
@@ -588,18 +791,18 @@ mod tests {
         let mut s = SpaceSaving::new(64);
         let key = |i: u32| format!("k{i:031}").into_bytes();
         for i in 0..1_000 {
-            s.offer(&key(i), R);
+            s.offer(&key(i), R, 1);
         }
         let filled = s.memory();
         assert!(filled <= 64 * (std::mem::size_of::<Slot>() + 64 + 32));
         for i in 1_000..200_000 {
-            s.offer(&key(i), R);
+            s.offer(&key(i), R, 1);
         }
         assert_eq!(s.len(), 64);
         assert_eq!(s.memory(), filled);
         assert_eq!(s.drain().len(), 64);
         for i in 0..1_000 {
-            s.offer(&key(i), R);
+            s.offer(&key(i), R, 1);
         }
         assert_eq!(s.memory(), filled);
     }
@@ -613,7 +816,7 @@ mod tests {
             let mut s = SpaceSaving::new(cap);
             let mut truth = HashMap::<u8, u64>::new();
             for &k in &stream {
-                s.offer(&[k], R);
+                s.offer(&[k], R, 1);
                 *truth.entry(k).or_default() += 1;
             }
             let got = s.drain();
@@ -640,7 +843,7 @@ mod tests {
         /// The sampler's gaps average `every`.
         #[test]
         fn gaps_average_every(every in 1u32..64) {
-            let s = Sampler::new(every, 8, 12345);
+            let s = Sampler::new(Every::Fixed(every), 12345);
             let mut samples = 0u64;
             let n = 200_000u64;
             for _ in 0..n {
@@ -654,32 +857,146 @@ mod tests {
         }
     }
 
+    /// An `Auto` sampler sets its gap at each drain so that it takes about
+    /// `SAMPLES_PER_SEC` samples a second, and its weights add up to the
+    /// requests it saw while the gap changed under them.
+    #[test]
+    fn auto_sampling_adapts_to_the_rate_and_stays_unbiased() {
+        let s = Sampler::new(Every::Auto, 99);
+        let mut buf = Vec::new();
+        let mut estimated = 0u64;
+        let mut requests = 0u64;
+        let budget = u64::from(SAMPLES_PER_SEC);
+        // Seconds of 10 000, 400 000 and 2 000 requests.
+        for (rate, secs) in [(10_000u64, 3), (400_000, 3), (2_000, 3)] {
+            for second in 0..secs {
+                let mut samples = 0u64;
+                for _ in 0..rate {
+                    if s.due() {
+                        s.record(b"k", R);
+                        samples += 1;
+                    }
+                }
+                requests += rate;
+                s.drain(1.0, &mut buf);
+                assert_eq!(Samples::new(&buf).count() as u64, samples);
+                estimated += Samples::new(&buf).map(|(_, _, w)| w).sum::<u64>();
+                // Once adapted a second takes at most twice the budget; the
+                // second the rate jumps 40-fold, the halving holds it to a
+                // few times the budget.
+                let most = if second == 0 {
+                    8 * budget
+                } else {
+                    2 * budget + 1
+                };
+                assert!(
+                    samples <= most,
+                    "{samples} samples in second {second} at {rate}/s"
+                );
+            }
+            let want = rate.div_ceil(budget).max(1) as u32;
+            assert!(
+                s.every().abs_diff(want) <= want / 10 + 1,
+                "{} vs {want}",
+                s.every()
+            );
+        }
+        // Every request is counted once by the gap it ended (the last gap,
+        // still running, is not yet counted).
+        let err = (estimated as f64 - requests as f64).abs() / requests as f64;
+        assert!(err < 0.02, "estimated {estimated} of {requests}");
+    }
+
+    #[test]
+    fn a_fixed_sampler_keeps_its_gap() {
+        let s = Sampler::new(Every::Fixed(8), 7);
+        for _ in 0..1_000_000 {
+            if s.due() {
+                s.record(b"k", R);
+            }
+        }
+        s.drain(1.0, &mut Vec::new());
+        assert_eq!(s.every(), 8);
+    }
+
+    /// A buffered sample comes back as it was taken; long keys make an
+    /// `Auto` sampler sample less before its buffer fills, and a fixed one
+    /// drops (and counts) what does not fit.
+    #[test]
+    fn sample_buffers_are_bounded() {
+        let s = Sampler::new(Every::Fixed(1), 1);
+        s.record(b"a", Op::Read { miss: true });
+        s.record(b"bb", Op::Write);
+        s.record(&[b'x'; MAX_KEY + 1], Op::Write);
+        let mut buf = Vec::new();
+        s.drain(1.0, &mut buf);
+        let got: Vec<_> = Samples::new(&buf).collect();
+        assert_eq!(
+            got,
+            [
+                (&b"a"[..], Op::Read { miss: true }, 1),
+                (&b"bb"[..], Op::Write, 1)
+            ]
+        );
+        let long = [b'k'; MAX_KEY];
+        let n = 2 * BUF_MAX / (SAMPLE_HEADER + MAX_KEY);
+        for _ in 0..n {
+            s.record(&long, R);
+        }
+        assert!(s.dropped() > 0);
+        assert!(s.memory() <= BUF_MAX + std::mem::size_of::<Sampler>() + 1024);
+        // Seconds of 80 000 requests for 250-byte keys: about 2 048
+        // samples a second once adapted, and none dropped.
+        let auto = Sampler::new(Every::Auto, 1);
+        for second in 0..3 {
+            let mut taken = 0usize;
+            for _ in 0..80_000 {
+                if auto.due() {
+                    auto.record(&long, R);
+                    taken += 1;
+                }
+            }
+            auto.drain(1.0, &mut buf);
+            if second > 0 {
+                let want = BYTES_PER_SEC / (SAMPLE_HEADER + MAX_KEY);
+                assert!(
+                    taken.abs_diff(want) < want / 5,
+                    "{taken} samples, want {want}"
+                );
+            }
+        }
+        assert_eq!(auto.dropped(), 0);
+    }
+
     #[test]
     fn tracker_rates_over_the_window_and_forgets() {
-        let mut t = Tracker::new(2, 10);
+        let mut t = Tracker::new(2);
         for _ in 0..WINDOW_SECS {
-            t.merge(
+            t.merge_counts(
                 1.0,
                 [
                     (
                         Box::from(&b"hot"[..]),
                         Counts {
-                            reads: 50,
-                            writes: 10,
-                            misses: 25,
+                            reads: 500,
+                            writes: 100,
+                            misses: 250,
+                            samples: 60,
                         },
                     ),
                     (
                         Box::from(&b"warm"[..]),
                         Counts {
-                            reads: 5,
+                            reads: 50,
+                            samples: 5,
                             ..Counts::default()
                         },
                     ),
                     (
                         Box::from(&b"cold"[..]),
                         Counts {
-                            reads: 1,
+                            reads: 10,
+                            samples: 1,
                             ..Counts::default()
                         },
                     ),
@@ -693,15 +1010,17 @@ mod tests {
         assert_eq!(list[0].reads, 500.0);
         assert_eq!(list[0].writes, 100.0);
         assert_eq!(list[0].miss_share, 0.5);
+        assert_eq!(list[0].samples, 600);
         assert_eq!(list[1].key, b"warm");
         // "hot" stops; after a window it is gone.
         for _ in 0..WINDOW_SECS {
-            t.merge(
+            t.merge_counts(
                 1.0,
                 [(
                     Box::from(&b"warm"[..]),
                     Counts {
-                        reads: 5,
+                        reads: 50,
+                        samples: 5,
                         ..Counts::default()
                     },
                 )],
@@ -713,9 +1032,34 @@ mod tests {
         assert_eq!(list[0].ops, 50.0);
     }
 
+    /// The maintenance thread's path: every worker's buffer counted in one
+    /// sketch, weights and all.
+    #[test]
+    fn tracker_merges_the_samplers_buffers() {
+        let a = Sampler::new(Every::Fixed(1), 1);
+        let b = Sampler::new(Every::Fixed(1), 2);
+        for _ in 0..30 {
+            a.record(b"hot", R);
+            b.record(b"hot", Op::Read { miss: true });
+        }
+        b.record(b"cold", Op::Write);
+        let mut t = Tracker::new(5);
+        t.merge(2.0, [&a, &b]);
+        let list = t.hottest();
+        assert_eq!(list[0].key, b"hot");
+        assert_eq!(
+            (list[0].ops, list[0].miss_share, list[0].samples),
+            (30.0, 0.5, 60)
+        );
+        assert_eq!((&list[1].key[..], list[1].writes), (&b"cold"[..], 0.5));
+        // Drained: the next second has nothing new.
+        t.merge(1.0, [&a, &b]);
+        assert_eq!(t.hottest()[0].samples, 60);
+    }
+
     #[test]
     fn tracker_keeps_at_most_its_capacity() {
-        let mut t = Tracker::new(1, 1);
+        let mut t = Tracker::new(1);
         let cap = t.capacity;
         let keys: Vec<(Box<[u8]>, Counts)> = (0..cap * 3)
             .map(|i| {
@@ -728,7 +1072,7 @@ mod tests {
                 )
             })
             .collect();
-        t.merge(1.0, keys);
+        t.merge_counts(1.0, keys);
         assert!(t.keys.len() <= cap);
         assert_eq!(t.hottest()[0].key, (cap * 3 - 1).to_string().into_bytes());
         assert_eq!(t.key_bytes, t.keys.keys().map(|k| k.len()).sum::<usize>());

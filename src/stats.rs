@@ -93,15 +93,14 @@ pub struct Stats {
     pub curr_connections: AtomicU64,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
-    /// `-o hot_keys`: each thread samples one request in this many
-    /// (`None`: hot keys are off).
-    pub hot_sample: Option<u32>,
+    /// `-o hot_keys`: how each thread samples (`None`: hot keys are off).
+    pub hot_sample: Option<crate::hotkeys::Every>,
 }
 
 impl Stats {
-    /// Counters whose threads sample hot keys one request in `every`
-    /// (`None`: not at all).
-    pub fn with_hot_keys(every: Option<u32>) -> Stats {
+    /// Counters whose threads sample hot keys as `every` says (`None`:
+    /// not at all).
+    pub fn with_hot_keys(every: Option<crate::hotkeys::Every>) -> Stats {
         Stats {
             hot_sample: every,
             ..Stats::default()
@@ -113,9 +112,9 @@ impl Stats {
         let mut threads = self.threads.lock();
         let seed = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(threads.len() as u64 + 1);
         let t = Arc::new(ThreadStats {
-            hot: self.hot_sample.map(|every| {
-                crate::hotkeys::Sampler::new(every, crate::hotkeys::SKETCH_CAPACITY, seed)
-            }),
+            hot: self
+                .hot_sample
+                .map(|every| crate::hotkeys::Sampler::new(every, seed)),
             ..ThreadStats::default()
         });
         threads.push(t.clone());

@@ -34,7 +34,8 @@ Extended options (-o key[=value],...; repeatable), as in memcached 1.6:
                            (ferrocache)
   hot_keys=off|N           track and list the N hottest keys in `stats hotkeys`
                            (default: 20; ferrocache)
-  hot_keys_sample=N        sample one request in N for hot keys (default: 16;
+  hot_keys_sample=auto|N   sample one request in N for hot keys, or about
+                           8192 a second per worker (auto, the default;
                            ferrocache)
 All other memcached sub-options (lru_*, slab_*, ext_*, hash_algorithm, modern,
 ...) are accepted and ignored with a log note.

@@ -159,9 +159,10 @@ pub struct Extended {
     /// noise of `make bench`, see docs/benchmarks.md); 0 = hot-key
     /// tracking off (`-o hot_keys=off`).
     pub hot_keys: usize,
-    /// `hot_keys_sample` (ferrocache extension): one request in this many
-    /// is sampled. Default [`crate::hotkeys::DEFAULT_SAMPLE`].
-    pub hot_keys_sample: u32,
+    /// `hot_keys_sample` (ferrocache extension): `auto` (the default: each
+    /// worker takes about [`crate::hotkeys::SAMPLES_PER_SEC`] samples a
+    /// second) or one request in N.
+    pub hot_keys_sample: crate::hotkeys::Every,
 }
 
 impl Extended {
@@ -210,7 +211,7 @@ impl Default for Extended {
             shutdown_timeout: 10,
             metrics_listen: None,
             hot_keys: crate::hotkeys::DEFAULT_TOP,
-            hot_keys_sample: crate::hotkeys::DEFAULT_SAMPLE,
+            hot_keys_sample: crate::hotkeys::Every::Auto,
         }
     }
 }

@@ -276,8 +276,8 @@ pub const SUBOPTIONS: &[SubOption] = &[
     ),
     sub(
         "hot_keys_sample",
-        SubKind::Uint,
-        Used("sample one request in N for hot keys (ferrocache)"),
+        SubKind::Str,
+        Used("auto, or sample one request in N for hot keys (ferrocache)"),
     ),
 ];
 
@@ -361,11 +361,20 @@ pub(super) fn parse_extended(items: &[String]) -> Result<Extended, ConfigError> 
                     };
                 }
                 "hot_keys_sample" => {
-                    let n = uint();
-                    if !(1..=1_000_000).contains(&n) {
-                        return Err(bad(format!("invalid value '{n}': expected 1-1000000")));
-                    }
-                    ext.hot_keys_sample = n as u32;
+                    let v = need(value)?;
+                    ext.hot_keys_sample = match v.as_str() {
+                        "auto" => crate::hotkeys::Every::Auto,
+                        v => match v.parse::<u32>() {
+                            Ok(n) if (1..=1_000_000).contains(&n) => {
+                                crate::hotkeys::Every::Fixed(n)
+                            }
+                            _ => {
+                                return Err(bad(format!(
+                                    "invalid value '{v}': expected auto or 1-1000000"
+                                )))
+                            }
+                        },
+                    };
                 }
                 "hashpower" => {
                     let n = uint();

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use super::suboptions::{SubKind, SUBOPTIONS};
 use super::*;
+use crate::hotkeys::Every;
 
 fn parse(args: &[&str]) -> Result<Config, ConfigError> {
     parse_args(std::iter::once("ferrocache").chain(args.iter().copied()))
@@ -189,11 +190,14 @@ fn table_of_good_invocations() {
             c.extended.idle_timeout == 30
         }),
         (&["-o", "hot_keys=off"], |c| c.extended.hot_keys == 0),
+        (&["-o", "hot_keys_sample=auto"], |c| {
+            c.extended.hot_keys_sample == Every::Auto
+        }),
         (&["-o", "hot_keys=50,hot_keys_sample=4"], |c| {
-            c.extended.hot_keys == 50 && c.extended.hot_keys_sample == 4
+            c.extended.hot_keys == 50 && c.extended.hot_keys_sample == Every::Fixed(4)
         }),
         (&[], |c| {
-            c.extended.hot_keys == 20 && c.extended.hot_keys_sample == 16
+            c.extended.hot_keys == 20 && c.extended.hot_keys_sample == Every::Auto
         }),
         (&["-o", "hashpower=20,idle_timeout=5"], |c| {
             c.extended.hashpower == Some(20) && c.extended.idle_timeout == 5
@@ -369,6 +373,10 @@ fn table_of_errors() {
         (
             &["-o", "hot_keys_sample=0"],
             "hot_keys_sample: invalid value '0'",
+        ),
+        (
+            &["-o", "hot_keys_sample=often"],
+            "hot_keys_sample: invalid value 'often'",
         ),
         (
             &["-o", "hashpower=11"],

@@ -181,12 +181,8 @@ impl Server {
             stats: Stats::with_hot_keys(
                 (config.extended.hot_keys > 0).then_some(config.extended.hot_keys_sample),
             ),
-            hot: (config.extended.hot_keys > 0).then(|| {
-                Mutex::new(crate::hotkeys::Tracker::new(
-                    config.extended.hot_keys,
-                    config.extended.hot_keys_sample,
-                ))
-            }),
+            hot: (config.extended.hot_keys > 0)
+                .then(|| Mutex::new(crate::hotkeys::Tracker::new(config.extended.hot_keys))),
             config,
             crawler,
             prefixes,
@@ -516,15 +512,11 @@ impl Acceptor {
 }
 
 /// Drain every thread's hot-key samples of the last `secs` into the window
-/// (each sampler's lock is held only while it is drained).
+/// (each sampler's lock is held only while its buffer is swapped out).
 fn merge_hot_keys(shared: &Shared, hot: &Mutex<crate::hotkeys::Tracker>, secs: f64) {
-    let mut samples = Vec::new();
-    for t in shared.stats.latencies() {
-        if let Some(s) = &t.hot {
-            samples.extend(s.drain());
-        }
-    }
-    hot.lock().merge(secs, samples);
+    let threads = shared.stats.latencies();
+    let samplers = threads.iter().filter_map(|t| t.hot.as_ref());
+    hot.lock().merge(secs, samplers);
 }
 
 /// Keeps the clock current and runs the store's background work.

@@ -398,6 +398,11 @@ fn hotkeys(shared: &Shared, out: &mut Vec<u8>) {
     w.stat("hot_keys", list.len());
     w.stat("hot_keys_window_secs", format_args!("{window:.1}"));
     w.stat("hot_keys_sample", shared.config.extended.hot_keys_sample);
+    // The busiest worker's gap now (with `auto`, the others' are smaller).
+    let every = (shared.stats.latencies().iter())
+        .filter_map(|t| t.hot.as_ref().map(|s| s.every()))
+        .max();
+    w.stat("hot_keys_sample_every", every.unwrap_or(1));
     // Kept here, not in `stats`: that group has exactly memcached's fields.
     w.stat("hot_keys_bytes", hot_keys_memory(shared).unwrap_or(0));
     for (i, k) in list.iter().enumerate() {
