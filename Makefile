@@ -22,7 +22,7 @@
 #
 # FERROCACHE_BIN overrides the server under test for memccapable/test-clients.
 #
-#   make bench  ferrocache vs Debian's memcached, side by side (about 25 min):
+#   make bench  ferrocache vs Debian's memcached, side by side (about 30 min):
 #               writes docs/benchmarks.{md,png,json}; BENCH_ARGS go to
 #               benches/run.py (e.g. BENCH_ARGS="--only text_p16 --rounds 1")
 #

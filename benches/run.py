@@ -1639,6 +1639,22 @@ def page(results):
                          f"| **{on['p99_us'] / off['p99_us']:.3f}** | "
                          f"**{on['cpu_us_per_op'] / off['cpu_us_per_op']:.3f}** | |")
         L.append("")
+        # The same windows as ratios within each round: their spread is what
+        # a single run of these twins can resolve.
+        for w in hot:
+            pairs = list(zip(w["runs"].get(HOT_ON, []), w["runs"].get(HOT_OFF, [])))
+            if len(pairs) < 4:
+                continue
+
+            def spread(get):
+                r = [get(a) / get(b) for a, b in pairs]
+                q = statistics.quantiles(r, n=4)
+                return f"{statistics.median(r):.3f} ({q[0]:.3f}-{q[2]:.3f})"
+            L.append(f"- {w['name']}, on / off within each of {len(pairs)} rounds, median "
+                     f"(quartiles): ops/s {spread(lambda x: x['ops_per_sec'])}, p99 "
+                     f"{spread(lambda x: x['latency_us']['p99'])}, CPU/op "
+                     f"{spread(lambda x: x['cpu_us_per_op'])}")
+        L.append("")
     if any(w.get("tls") for w in results["workloads"]):
         L.append("`text_p16_tls` is `text_p16` over TLS: both servers run with "
                  "`-Z -o ssl_chain_cert=..,ssl_key=..` on an ECDSA P-256 certificate that a "

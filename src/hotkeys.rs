@@ -328,9 +328,13 @@ struct Inner {
     /// Samples since the last drain.
     taken: u32,
     /// An `Auto` sampler halves its rate when `taken` or the buffer's
-    /// length reaches these before the next drain (a rate that jumped).
+    /// length reaches these before the next drain (a rate that jumped),
+    /// and again each `step` samples after.
     next_taken: u32,
     next_bytes: usize,
+    step: u32,
+    /// Whether the rate was halved since the last drain.
+    ramped: bool,
     /// Samples not kept because `buf` was full, since the start.
     dropped: u64,
 }
@@ -371,8 +375,10 @@ impl Sampler {
             weight: every,
             seen: 0,
             taken: 0,
-            next_taken: 2 * SAMPLES_PER_SEC,
+            next_taken: SAMPLES_PER_SEC / 4,
             next_bytes: 2 * BYTES_PER_SEC,
+            step: SAMPLES_PER_SEC / 8,
+            ramped: false,
             dropped: 0,
         };
         inner.draw();
@@ -433,16 +439,18 @@ impl Sampler {
             }
         }
         inner.taken += 1;
-        // A rate that jumped between two drains: past two seconds' worth
-        // of samples (or bytes), halve the sampling, and again each time
-        // another second's worth is taken, instead of sampling at the old
-        // rate until the next drain.
+        // A rate that jumped between two drains (a burst after a quiet
+        // second, when `every` had fallen to 1): past twice the last
+        // second's samples (or bytes), halve the sampling, and again each
+        // `step` samples, instead of sampling at the old rate until the
+        // next drain.
         if self.mode == Every::Auto
             && (inner.taken >= inner.next_taken || inner.buf.len() >= inner.next_bytes)
         {
             inner.every = inner.every.saturating_mul(2).min(MAX_EVERY);
-            inner.next_taken = inner.taken + SAMPLES_PER_SEC;
+            inner.next_taken = inner.taken + inner.step;
             inner.next_bytes = inner.buf.len() + BYTES_PER_SEC;
+            inner.ramped = true;
         }
         inner.draw();
         self.countdown.store(inner.gap, Relaxed);
@@ -461,11 +469,30 @@ impl Sampler {
             // sample size.
             let per_sample = inner.buf.len() as f64 / f64::from(inner.taken.max(1));
             let budget = f64::from(SAMPLES_PER_SEC).min(BYTES_PER_SEC as f64 / per_sample.max(1.0));
-            inner.every = ((rate / budget).ceil() as u32).clamp(1, MAX_EVERY);
+            let every = ((rate / budget).ceil() as u32).clamp(1, MAX_EVERY);
+            // A second the rate rose in was only partly at the new rate:
+            // keep about the gap the halving reached.
+            inner.every = if inner.ramped {
+                every.max(inner.every / 2)
+            } else {
+                every
+            };
+            // The next guard: at twice the samples this rate would take,
+            // at least a quarter of the budget, at most twice it; after a
+            // quiet second it halves in small steps, so a burst takes few
+            // samples.
+            let budget = SAMPLES_PER_SEC;
+            let expected = (rate / f64::from(inner.every)).min(f64::from(budget)) as u32;
+            inner.next_taken = (2 * expected).clamp(budget / 4, 2 * budget);
+            inner.step = if expected >= budget / 2 {
+                budget
+            } else {
+                budget / 8
+            };
         }
+        inner.ramped = false;
         inner.seen = 0;
         inner.taken = 0;
-        inner.next_taken = 2 * SAMPLES_PER_SEC;
         inner.next_bytes = 2 * BYTES_PER_SEC;
         std::mem::swap(into, &mut inner.buf);
     }
@@ -905,6 +932,32 @@ mod tests {
         // still running, is not yet counted).
         let err = (estimated as f64 - requests as f64).abs() / requests as f64;
         assert!(err < 0.02, "estimated {estimated} of {requests}");
+    }
+
+    /// A burst after an idle second (`every` back at 1) is caught within
+    /// a few thousand samples, not after two seconds' worth.
+    #[test]
+    fn a_burst_after_a_quiet_second_takes_few_samples() {
+        let s = Sampler::new(Every::Auto, 5);
+        let mut buf = Vec::new();
+        for (rate, most) in [
+            (800_000u64, 0),
+            (0, 0),
+            (800_000, 12_000),
+            (800_000, 16_400),
+        ] {
+            let mut samples = 0u64;
+            for _ in 0..rate {
+                if s.due() {
+                    s.record(b"k", R);
+                    samples += 1;
+                }
+            }
+            s.drain(1.0, &mut buf);
+            if most > 0 {
+                assert!(samples <= most, "{samples} samples at {rate}/s");
+            }
+        }
     }
 
     #[test]
