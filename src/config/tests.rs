@@ -514,6 +514,7 @@ fn every_memcached_suboption_is_accepted() {
             (&"slab_automove_ratio", _) => "slab_automove_ratio=0.5".to_string(),
             (&"slab_chunk_max", _) => "slab_chunk_max=524288".to_string(),
             (&"hot_keys", _) => "hot_keys=off".to_string(),
+            (&"hot_keys_sample", _) => "hot_keys_sample=auto".to_string(),
             (n, SubKind::Uint) if n.starts_with("ssl_") => format!("{n}=16"),
             (&"ssl_verify_mode", _) | (&"ssl_min_version", _) => format!("{name}=1"),
             (_, SubKind::Flag) | (_, SubKind::OptUint) | (_, SubKind::OptStr) => name.to_string(),
