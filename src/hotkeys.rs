@@ -440,10 +440,11 @@ impl Sampler {
         }
         inner.taken += 1;
         // A rate that jumped between two drains (a burst after a quiet
-        // second, when `every` had fallen to 1): past twice the last
-        // second's samples (or bytes), halve the sampling, and again each
-        // `step` samples, instead of sampling at the old rate until the
-        // next drain.
+        // second, when `every` had fallen to 1): past twice the samples
+        // the last second's rate would take (or two seconds' worth of
+        // bytes), halve the sampling, and again each `step` samples (or
+        // second's worth of bytes), instead of sampling at the old rate
+        // until the next drain.
         if self.mode == Every::Auto
             && (inner.taken >= inner.next_taken || inner.buf.len() >= inner.next_bytes)
         {
