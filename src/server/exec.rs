@@ -189,8 +189,9 @@ impl<'a> Exec<'a> {
 
     /// The hot-key hook, called once per keyed operation: nothing but an
     /// `Option` test when tracking is off, a check of this worker's own
-    /// countdown when it is on; one request in `-o hot_keys_sample` goes
-    /// to the worker's own sketch (`crate::hotkeys`).
+    /// countdown when it is on; at the end of each gap (`-o
+    /// hot_keys_sample`) the key goes to the worker's own sample buffer
+    /// (`crate::hotkeys`).
     #[inline]
     fn sample_hot(&self, key: &[u8], op: HotOp) {
         if let Some(hot) = &self.stats.hot {

@@ -369,7 +369,8 @@ fn general(shared: &Shared) -> Snapshot {
     w
 }
 
-/// Bytes the hot-key tracker holds (every thread's sketch and the window);
+/// Bytes the hot-key tracker holds (every thread's sample buffer, the
+/// sketch and the window);
 /// `None` when `-o hot_keys=off`.
 pub fn hot_keys_memory(shared: &Shared) -> Option<usize> {
     let tracker = shared.hot.as_ref()?.lock().memory();
